@@ -1,0 +1,59 @@
+# musicrec: `make test` and `make demo` work on a fresh clone with nothing installed by hand.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+# Demo scale: small enough that a fresh `make demo` (install included) takes about 5 minutes.
+DEMO_USERS ?= 20000
+DEMO_TRACKS ?= 20000
+DEMO_EVENTS ?= 1500000
+DEMO_SEED ?= 42
+
+RAW_DIR := data/raw
+PREPARED_DIR := data/prepared
+ARTIFACTS_DIR := artifacts
+
+.PHONY: install test lint demo data-demo prepare train serve data-movielens clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+# Generates the demo data only when data/raw has no parquet files (real files are never overwritten).
+data-demo: install
+	@if ls $(RAW_DIR)/*.parquet >/dev/null 2>&1; then \
+		echo "$(RAW_DIR) already has data: not generating"; \
+	else \
+		$(PY) -m musicrec data synth --users $(DEMO_USERS) --tracks $(DEMO_TRACKS) \
+			--events $(DEMO_EVENTS) --seed $(DEMO_SEED) --out $(RAW_DIR); \
+	fi
+
+prepare: install
+	$(PY) -m musicrec prepare
+
+demo: data-demo prepare
+
+# MovieLens 100k, taken from the recbole wheel on PyPI (no need to install recbole).
+data-movielens: install
+	mkdir -p data/downloads
+	test -f data/downloads/ml-100k/ml-100k.inter || ( \
+		cd data/downloads && ../../$(PY) -m pip download --quiet --no-deps recbole==1.2.1 -d . && \
+		../../$(PY) -c "import zipfile,glob; z=zipfile.ZipFile(glob.glob('recbole-1.2.1-*.whl')[0]); \
+[z.extract(n, 'wheel') for n in z.namelist() if n.startswith('recbole/dataset_example/ml-100k/')]" && \
+		rm -rf ml-100k && mv wheel/recbole/dataset_example/ml-100k ml-100k && rm -rf wheel )
+	$(PY) -m musicrec data movielens data/downloads/ml-100k --out data/movielens/raw
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

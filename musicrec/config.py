@@ -1,0 +1,196 @@
+"""Typed settings: ``config.ini`` plus ``MUSICREC_<SECTION>__<KEY>`` environment overrides.
+
+Precedence (highest first): keyword arguments to :func:`load_settings`, environment variables,
+``config.ini``, the defaults below. The ini file is found at ``$MUSICREC_CONFIG`` or ``./config.ini``.
+Each section of the ini file is one nested model; unknown keys are refused so that a typo in
+``config.ini`` is an error, not a silently ignored value.
+"""
+
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "MUSICREC_"
+DEFAULT_CONFIG = Path("config.ini")
+
+
+class ConfigError(ValueError):
+    """A setting has a wrong value; the message names the section, the key and the env variable."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Urls(Section):
+    features_store_url: str = "http://127.0.0.1:8010"
+    events_store_url: str = "http://127.0.0.1:8020"
+    recommendations_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("*")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected a URL starting with http:// or https://, found {value!r}")
+        return value.rstrip("/")
+
+
+class Paths(Section):
+    raw_dir: Path = Path("data/raw")
+    prepared_dir: Path = Path("data/prepared")
+    artifacts_dir: Path = Path("artifacts")
+
+
+class Prepare(Section):
+    keep_every_nth: int = Field(1, ge=1)
+    keep_incomplete: bool = False
+
+
+class Split(Section):
+    # None: derived from the data (the last ``test_fraction`` of the time range), and printed.
+    split_date: dt.date | None = None
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+
+
+class Popular(Section):
+    n: int = Field(100, ge=1)
+    recent_days: int = Field(28, ge=1)
+
+
+class Als(Section):
+    factors: int = Field(64, ge=1)
+    iterations: int = Field(15, ge=1)
+    regularization: float = Field(0.05, ge=0)
+    alpha: float = Field(10.0, gt=0)
+    n_recs: int = Field(50, ge=1)
+    blas_threads: int = Field(0, ge=0)  # 0: all cores
+    seed: int = 42
+
+
+class Similar(Section):
+    k: int = Field(10, ge=1)
+    min_item_listens: int = Field(5, ge=1)
+    genre_weight: float = Field(1.0, ge=0)
+    artist_weight: float = Field(2.0, ge=0)
+
+
+class Ranker(Section):
+    iterations: int = Field(500, ge=1)
+    depth: int = Field(6, ge=1)
+    learning_rate: float = Field(0.1, gt=0)
+    label_days: int = Field(14, ge=1)
+    n_candidates: int = Field(100, ge=1)
+    negatives_per_positive: int = Field(5, ge=1)
+    n_recs: int = Field(50, ge=1)
+    seed: int = 42
+
+
+class Evaluation(Section):
+    ks: tuple[int, ...] = (5, 10)
+    online_history: int = Field(3, ge=1)
+    seed: int = 42
+
+
+class Events(Section):
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    sqlite_path: Path = Path("data/events.sqlite3")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_events_per_user: int = Field(10, ge=1)
+    token: str = ""  # empty: /put needs no bearer token
+
+
+class Serving(Section):
+    max_k: int = Field(1000, ge=1)
+    online_history: int = Field(3, ge=1)
+    timeout_s: float = Field(0.5, gt=0)
+    host: str = "127.0.0.1"
+
+
+class Settings(BaseSettings):
+    """All of musicrec's settings. Build with :func:`load_settings`, never at import time."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    urls: Urls = Urls()
+    paths: Paths = Paths()
+    prepare: Prepare = Prepare()
+    split: Split = Split()
+    popular: Popular = Popular()
+    als: Als = Als()
+    similar: Similar = Similar()
+    ranker: Ranker = Ranker()
+    evaluation: Evaluation = Evaluation()
+    events: Events = Events()
+    serving: Serving = Serving()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _IniSource(settings_cls, _config_path()))
+
+
+def _config_path() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
+
+
+class _IniSource(PydanticBaseSettingsSource):
+    """Reads ``config.ini``; surrounding quotes are stripped (the original's quoted URLs broke)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path):
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(self.path, encoding="utf-8")
+        except configparser.Error as exc:
+            raise ConfigError(f"{self.path}: cannot parse: {exc}") from exc
+        data: dict[str, Any] = {}
+        for section in parser.sections():
+            values = {}
+            for key, raw in parser.items(section):
+                value = raw.strip().strip("\"'").strip()
+                if value:  # an empty value means "use the default"
+                    values[key] = value
+            data[section] = values
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings; a wrong value raises :class:`ConfigError` naming ``[section] key``."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        where = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else loc[0]
+        env = ENV_PREFIX + "__".join(p.upper() for p in loc)
+        found = f", found {err['input']!r}" if not isinstance(err.get("input"), dict) else ""
+        lines.append(f"config {where}: {err['msg']}{found} (config.ini or {env})")
+    return "; ".join(lines)
