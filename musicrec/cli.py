@@ -10,32 +10,40 @@ import click
 
 from musicrec.config import ConfigError
 
-# (module, attribute) of each click command or group; imported lazily so that `--help` stays fast
-# and one area's heavy imports (catboost, uvicorn) are not paid by another's command.
-_COMMANDS = {
-    "data": ("musicrec.data.cli", "data"),
-    "prepare": ("musicrec.data.cli", "prepare"),
-    "train": ("musicrec.pipeline.cli", "train"),
-    "serve": ("musicrec.services.cli", "serve"),
-}
 
+class LazyGroup(click.Group):
+    """A click group whose commands are ``(module, attribute)`` pairs imported on first use.
 
-class _LazyGroup(click.Group):
+    `--help` stays fast and one area's heavy imports (catboost, uvicorn) are not paid by another's
+    command; areas not built yet are left out of `--help` instead of breaking it.
+    """
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        # Areas not built yet are left out of --help instead of breaking it.
-        return sorted(name for name, (module, _) in _COMMANDS.items() if importlib.util.find_spec(module))
+        return sorted(name for name, (module, _) in self.lazy.items() if importlib.util.find_spec(module))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in _COMMANDS:
+        if name not in self.lazy:
             return None
-        module, attr = _COMMANDS[name]
+        module, attr = self.lazy[name]
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise click.ClickException(f"command {name!r} is not available: {exc}") from exc
 
 
-@click.group(cls=_LazyGroup)
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "data": ("musicrec.data.cli", "data"),
+        "prepare": ("musicrec.data.prepare", "prepare_command"),
+        "train": ("musicrec.pipeline.cli", "train_command"),
+        "serve": ("musicrec.services.cli", "serve_command"),
+    },
+)
 def main() -> None:
     """musicrec: synthetic/real data, training pipeline and recommendation services."""
 
