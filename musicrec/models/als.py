@@ -1,0 +1,203 @@
+"""Implicit-feedback ALS: a wrapper around ``implicit``'s CPU model that speaks external ids and polars.
+
+The user-item matrix holds the number of listens of each (user, track) pair (1 for the Yandex data,
+which has no repeated pairs: a binary matrix); ``alpha`` turns it into the confidence ``alpha * n``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.topk import topk
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from musicrec.columns import Columns as C
+from musicrec.config import Als
+from musicrec.models.ids import IdMap
+
+# implicit marks filtered-out items with -FLT_MAX; anything this low is not a recommendation.
+_FILTERED = -1e37
+# Scores of one batch are a dense (batch x items) float32 block: keep it around 200 MB.
+_BLOCK_CELLS = 50_000_000
+
+
+def user_item_matrix(events: pl.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:
+    """CSR matrix (users x items) of listen counts; rows/columns are the maps' internal ids."""
+    pairs = events.group_by([C.User, C.Item]).agg(pl.len().alias("n"))
+    rows = users.to_internal(pairs.get_column(C.User).to_numpy())
+    cols = items.to_internal(pairs.get_column(C.Item).to_numpy())
+    data = pairs.get_column("n").to_numpy().astype(np.float32)
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32)
+    matrix.sort_indices()
+    return matrix
+
+
+class AlsRecommender:
+    """Personal recommendations from implicit ALS (wrapped, not subclassed).
+
+    Deterministic for a fixed ``params.seed``: the factors are seeded and BLAS runs single-threaded
+    inside implicit (its own threads solve independent rows, so their number does not change results).
+    """
+
+    def __init__(self, params: Als):
+        self.params = params
+        self.user_ids = IdMap.from_values(np.array([], dtype=np.int32))
+        self.item_ids = IdMap.from_values(np.array([], dtype=np.int32))
+        self.user_factors = np.zeros((0, params.factors), dtype=np.float32)
+        self.item_factors = np.zeros((0, params.factors), dtype=np.float32)
+        self.user_items = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, events: pl.DataFrame, show_progress: bool = True) -> AlsRecommender:
+        """Fit on ``events`` (``user_id``, ``item_id``); users and tracks seen there become known."""
+        if events.height == 0:
+            raise ValueError("cannot fit ALS on an empty events frame")
+        self.user_ids = IdMap.from_values(events.get_column(C.User).to_numpy())
+        self.item_ids = IdMap.from_values(events.get_column(C.Item).to_numpy())
+        self.user_items = user_item_matrix(events, self.user_ids, self.item_ids)
+        with threadpool_limits(1, "blas"):
+            model = self._model()  # inside the limit: implicit warns about a threaded BLAS otherwise
+            model.fit(self.user_items, show_progress=show_progress)
+        self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        return self
+
+    def _model(self) -> AlternatingLeastSquares:
+        p = self.params
+        return AlternatingLeastSquares(
+            factors=p.factors, regularization=p.regularization, alpha=p.alpha,
+            iterations=p.iterations, num_threads=p.blas_threads, random_state=p.seed,
+        )
+
+    # -- inference -----------------------------------------------------------------------------------
+    def recommend(
+        self, user_ids: np.ndarray, n: int, filter_listened: bool = True, show_progress: bool = True
+    ) -> pl.DataFrame:
+        """Top-``n`` tracks per known user: ``user_id, item_id, score (float32), rank (1-based)``.
+
+        Users unknown to the model get no rows. With ``filter_listened`` a track the user listened to
+        in the fit data is never recommended (so a user may get fewer than ``n`` rows).
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, found {n}")
+        users = np.unique(np.asarray(user_ids))
+        internal = self.user_ids.to_internal(users, strict=False)
+        users, internal = users[internal >= 0], internal[internal >= 0]
+        n = min(n, len(self.item_ids))
+        batch = max(1, min(10_000, _BLOCK_CELLS // max(1, len(self.item_ids))))
+        frames = []
+        with threadpool_limits(1, "blas"):
+            for start in tqdm(range(0, len(users), batch), desc="als recommend", unit="batch",
+                              disable=not show_progress or len(users) <= batch):
+                rows = internal[start:start + batch]
+                ids, scores = topk(
+                    self.item_factors, self.user_factors[rows], n,
+                    filter_query_items=self.user_items[rows] if filter_listened else None,
+                    num_threads=self.params.blas_threads,
+                )
+                frames.append(_long_frame(users[start:start + batch], ids, scores, self.item_ids,
+                                          (C.User, C.Item)))
+        return _concat(frames, (C.User, C.Item), rank=True)
+
+    def score(self, pairs: pl.DataFrame) -> np.ndarray:
+        """Dot product of user and track factors for each row; NaN where the user or track is unknown."""
+        u = self.user_ids.to_internal(pairs.get_column(C.User).to_numpy(), strict=False)
+        i = self.item_ids.to_internal(pairs.get_column(C.Item).to_numpy(), strict=False)
+        out = np.full(len(u), np.nan, dtype=np.float32)
+        ok = np.flatnonzero((u >= 0) & (i >= 0))
+        for start in range(0, len(ok), 1_000_000):
+            sel = ok[start:start + 1_000_000]
+            out[sel] = np.einsum("ij,ij->i", self.user_factors[u[sel]], self.item_factors[i[sel]])
+        return out
+
+    def similar_items(self, item_ids: np.ndarray, n: int, show_progress: bool = False) -> pl.DataFrame:
+        """``n`` nearest known tracks by cosine of item factors: ``item_id_1, item_id_2, score``.
+
+        Unknown tracks get no rows; a track is never its own neighbour.
+        """
+        items = np.unique(np.asarray(item_ids))
+        internal = self.item_ids.to_internal(items, strict=False)
+        items, internal = items[internal >= 0], internal[internal >= 0]
+        return cosine_neighbours(self.item_factors, internal, n, self.item_ids, self.params.blas_threads,
+                                 show_progress)
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        """Write params, id maps, factors and the fit matrix (used to filter listened tracks)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "params.json").write_text(self.params.model_dump_json(indent=2))
+        self.user_ids.save(d / "user_ids.npy")
+        self.item_ids.save(d / "item_ids.npy")
+        np.save(d / "user_factors.npy", self.user_factors)
+        np.save(d / "item_factors.npy", self.item_factors)
+        sp.save_npz(d / "user_items.npz", self.user_items)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> AlsRecommender:
+        """Read a model written by :meth:`save`."""
+        d = Path(directory)
+        model = cls(Als(**json.loads((d / "params.json").read_text())))
+        model.user_ids = IdMap.load(d / "user_ids.npy")
+        model.item_ids = IdMap.load(d / "item_ids.npy")
+        model.user_factors = np.load(d / "user_factors.npy")
+        model.item_factors = np.load(d / "item_factors.npy")
+        model.user_items = sp.load_npz(d / "user_items.npz").tocsr()
+        return model
+
+
+def cosine_neighbours(
+    factors: np.ndarray, rows: np.ndarray, n: int, ids: IdMap, num_threads: int = 0,
+    show_progress: bool = False,
+) -> pl.DataFrame:
+    """Exact top-``n`` cosine neighbours of ``factors[rows]`` among all rows, in memory-bounded batches.
+
+    Never materialises the item x item matrix: each batch scores ``batch x items`` cells only.
+    """
+    norms = np.linalg.norm(factors, axis=1).astype(np.float32)
+    unit = factors / np.where(norms > 0, norms, 1.0)[:, None]
+    unit = np.ascontiguousarray(unit, dtype=np.float32)
+    n_items = len(unit)
+    k = min(n + 1, n_items)  # +1: the track itself is among its nearest
+    batch = max(1, min(10_000, _BLOCK_CELLS // max(1, n_items)))
+    frames = []
+    with threadpool_limits(1, "blas"):
+        for start in tqdm(range(0, len(rows), batch), desc="similar (als)", unit="batch",
+                          disable=not show_progress or len(rows) <= batch):
+            query = rows[start:start + batch]
+            # filter each query's own row through a one-entry-per-row CSR
+            own = sp.csr_matrix((np.ones(len(query), dtype=np.float32), query, np.arange(len(query) + 1)),
+                                shape=(len(query), n_items))
+            nbr, scores = topk(unit, unit[query], k, filter_query_items=own, num_threads=num_threads)
+            frames.append(_long_frame(ids.to_external(query), nbr[:, :n], scores[:, :n], ids,
+                                      (C.Item1, C.Item2)))
+    return _concat(frames, (C.Item1, C.Item2), rank=False)
+
+
+def _long_frame(
+    keys: np.ndarray, ids: np.ndarray, scores: np.ndarray, item_map: IdMap, names: tuple[str, str]
+) -> pl.DataFrame:
+    keep = scores > _FILTERED
+    width = ids.shape[1] if ids.ndim == 2 else 0
+    key_col = np.repeat(keys, width).reshape(-1, width) if width else np.empty((len(keys), 0))
+    return pl.DataFrame({
+        names[0]: key_col[keep].astype(np.int32),
+        names[1]: item_map.to_external(ids[keep]).astype(np.int32),
+        C.Score: scores[keep].astype(np.float32),
+    })
+
+
+def _concat(frames: list[pl.DataFrame], names: tuple[str, str], rank: bool) -> pl.DataFrame:
+    schema = {names[0]: pl.Int32, names[1]: pl.Int32, C.Score: pl.Float32}
+    out = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    # topk returns each row best-first; a stable sort on the key keeps that order
+    out = out.sort(names[0], maintain_order=True)
+    if rank:
+        out = out.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(names[0]).alias(C.Rank))
+    return out

@@ -1,0 +1,92 @@
+"""External <-> internal id maps: internal indices (matrix rows/columns) never leak into an API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class UnknownIdError(KeyError):
+    """Some external ids are not in the map; the message lists the first few."""
+
+
+@dataclass(frozen=True, eq=False)
+class IdMap:
+    """A frozen, sorted set of external ids; the internal id of an external id is its position.
+
+    >>> ids = IdMap.from_values(np.array([30, 10, 20, 10]))
+    >>> len(ids), ids.to_internal(np.array([20, 30])).tolist()
+    (3, [1, 2])
+    >>> ids.to_internal(np.array([20, 99]), strict=False).tolist()
+    [1, -1]
+    >>> ids.to_external(np.array([0, 2])).tolist()
+    [10, 30]
+    """
+
+    external: np.ndarray
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.external)
+        if values.ndim != 1:
+            raise ValueError(f"IdMap needs a 1-d array of ids, found shape {values.shape}")
+        if len(values) > 1 and not np.all(values[1:] > values[:-1]):
+            raise ValueError("IdMap ids must be sorted and unique; build it with IdMap.from_values")
+        values = values.copy()
+        values.flags.writeable = False  # frozen all the way down
+        object.__setattr__(self, "external", values)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray) -> IdMap:
+        """Build a map from any array of external ids (duplicates allowed, order ignored)."""
+        return cls(np.unique(np.asarray(values)))
+
+    def __len__(self) -> int:
+        return len(self.external)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdMap) and np.array_equal(self.external, other.external)
+
+    def __hash__(self) -> int:
+        return hash(self.external.tobytes())
+
+    def contains(self, ext: np.ndarray) -> np.ndarray:
+        """Boolean mask: which external ids are known."""
+        return self.to_internal(ext, strict=False) >= 0
+
+    def to_internal(self, ext: np.ndarray, strict: bool = True) -> np.ndarray:
+        """Internal ids (int32 positions) of external ids.
+
+        Unknown ids raise :class:`UnknownIdError` when ``strict`` (the default), else map to ``-1``.
+        """
+        ext = np.asarray(ext)
+        if len(self.external) == 0:
+            pos = np.zeros(ext.shape, dtype=np.int64)
+            found = np.zeros(ext.shape, dtype=bool)
+        else:
+            pos = np.searchsorted(self.external, ext)
+            clipped = np.minimum(pos, len(self.external) - 1)
+            found = self.external[clipped] == ext
+        if strict and not found.all():
+            missing = ext[~found][:5].tolist()
+            raise UnknownIdError(f"{int((~found).sum())} unknown id(s), e.g. {missing}")
+        return np.where(found, pos, -1).astype(np.int32)
+
+    def to_external(self, internal: np.ndarray) -> np.ndarray:
+        """External ids of internal ids; an out-of-range internal id raises IndexError."""
+        internal = np.asarray(internal)
+        if internal.size and (internal.min() < 0 or internal.max() >= len(self.external)):
+            raise IndexError(f"internal ids must be in [0, {len(self.external)}), found {internal.min()}..")
+        return self.external[internal]
+
+    def save(self, path: str | Path) -> None:
+        """Write the ids as a ``.npy`` file (the path is used as given)."""
+        with open(path, "wb") as fh:
+            np.save(fh, self.external, allow_pickle=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> IdMap:
+        """Read a map written by :meth:`save`."""
+        with open(path, "rb") as fh:
+            return cls(np.load(fh, allow_pickle=False))

@@ -1,0 +1,87 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from musicrec.config import Als
+from musicrec.models.als import AlsRecommender
+
+PARAMS = Als(factors=2, iterations=15, regularization=0.01, alpha=10.0, blas_threads=1, seed=7)
+
+
+def checkerboard(seed: int = 0) -> pl.DataFrame:
+    """Users 0..19 (group A) listen to ~60% of tracks 100..119, users 20..39 (B) to tracks 200..219."""
+    rng = np.random.default_rng(seed)
+    rows = [(u, (100 if u < 20 else 200) + i) for u in range(40) for i in range(20) if rng.random() < 0.6]
+    return pl.DataFrame(rows, schema={"user_id": pl.Int32, "item_id": pl.Int32}, orient="row")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AlsRecommender(PARAMS).fit(checkerboard(), show_progress=False)
+
+
+def test_unseen_recommendations_come_from_the_users_group(model):
+    recs = model.recommend(np.arange(40), n=3)
+    assert recs.columns == ["user_id", "item_id", "score", "rank"]
+    assert recs.schema["score"] == pl.Float32
+    group_a = recs.filter(pl.col("user_id") < 20).get_column("item_id")
+    group_b = recs.filter(pl.col("user_id") >= 20).get_column("item_id")
+    assert group_a.is_between(100, 119).all() and group_b.is_between(200, 219).all()
+
+
+def test_listened_tracks_are_never_recommended(model):
+    ev = checkerboard()
+    recs = model.recommend(np.arange(40), n=30)  # more than any user has unheard
+    assert recs.join(ev, on=["user_id", "item_id"], how="inner").height == 0
+    # every unheard track of the whole catalogue is listed for user 0, ranks 1..m, best first
+    user0 = recs.filter(pl.col("user_id") == 0)
+    assert user0.height == 40 - ev.filter(pl.col("user_id") == 0).height
+    assert user0.get_column("rank").to_list() == list(range(1, user0.height + 1))
+    assert user0.get_column("score").is_sorted(descending=True)
+
+
+def test_filter_listened_false_can_return_listened(model):
+    recs = model.recommend(np.array([0]), n=40, filter_listened=False)
+    heard = set(checkerboard().filter(pl.col("user_id") == 0).get_column("item_id").to_list())
+    assert recs.height == 40 and heard <= set(recs.get_column("item_id").to_list())
+    assert set(recs.head(3).get_column("item_id").to_list()) <= set(range(100, 120))
+
+
+def test_unknown_users_get_no_rows(model):
+    recs = model.recommend(np.array([999, 0, 0]), n=3)
+    assert recs.get_column("user_id").unique().to_list() == [0]
+    assert recs.height == 3
+
+
+def test_score_matches_recommend_and_is_nan_for_unknown(model):
+    recs = model.recommend(np.array([3]), n=3)
+    scores = model.score(recs.select("user_id", "item_id"))
+    np.testing.assert_allclose(scores, recs.get_column("score").to_numpy(), rtol=1e-5)
+    unknown = model.score(pl.DataFrame({"user_id": [3, 999], "item_id": [999, 100]}))
+    assert np.isnan(unknown).all()
+
+
+def test_similar_items_same_group_no_self(model):
+    sim = model.similar_items(np.array([100, 200, 555]), n=5)
+    assert sim.columns == ["item_id_1", "item_id_2", "score"]
+    assert sim.filter(pl.col("item_id_1") == pl.col("item_id_2")).height == 0
+    assert sim.group_by("item_id_1").len().sort("item_id_1").rows() == [(100, 5), (200, 5)]
+    assert sim.filter(pl.col("item_id_1") == 100).get_column("item_id_2").is_between(100, 119).all()
+    assert sim.get_column("score").max() <= 1.0 + 1e-5
+
+
+def test_deterministic_for_a_seed_and_round_trips(model, tmp_path):
+    again = AlsRecommender(PARAMS).fit(checkerboard(), show_progress=False)
+    np.testing.assert_array_equal(model.item_factors, again.item_factors)
+    model.save(tmp_path / "als")
+    loaded = AlsRecommender.load(tmp_path / "als")
+    assert loaded.params == PARAMS and loaded.user_ids == model.user_ids
+    users = np.arange(40)
+    assert loaded.recommend(users, 10).equals(model.recommend(users, 10))
+
+
+def test_empty_fit_and_bad_n_are_errors():
+    with pytest.raises(ValueError, match="empty"):
+        AlsRecommender(PARAMS).fit(checkerboard().clear())
+    with pytest.raises(ValueError, match="n must be"):
+        AlsRecommender(PARAMS).recommend(np.array([1]), 0)
