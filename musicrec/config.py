@@ -104,6 +104,8 @@ class Events(Section):
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_events_per_user: int = Field(10, ge=1)
     token: str = ""  # empty: /put needs no bearer token
+    # Redis socket timeout and SQLite busy timeout: past it a request answers 503 storage_unavailable.
+    timeout_s: float = Field(2.0, gt=0)
 
 
 class Serving(Section):
@@ -111,6 +113,8 @@ class Serving(Section):
     online_history: int = Field(3, ge=1)
     timeout_s: float = Field(0.5, gt=0)
     host: str = "127.0.0.1"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,68 @@
+"""Validated request parameters: ids are non-negative 64-bit integers, ``1 <= k <= max_k``.
+
+Use the aliases in route signatures::
+
+    @router.post("/get")
+    async def get(user_id: UserId, k: K10) -> ...
+
+``max_k`` is read from the app's settings (``app.state.settings.serving.max_k``) at request time, so a
+test builds an app with ``load_settings(serving={"max_k": 5})`` and gets the limit it asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+
+from musicrec.config import Settings
+from musicrec.services.common.errors import InvalidParameter
+
+MAX_ID = 2**63 - 1  # SQLite INTEGER and numpy int64 both end here.
+
+UserId = Annotated[int, Query(ge=0, le=MAX_ID, description="user id, a non-negative integer")]
+ItemId = Annotated[int, Query(ge=0, le=MAX_ID, description="item (track) id, a non-negative integer")]
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with (``create_app(settings)`` stores them in ``app.state``)."""
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def check_k(k: int, max_k: int, param: str = "k") -> int:
+    """Return ``k`` if ``1 <= k <= max_k``, else raise the 422 envelope naming ``param``.
+
+    >>> check_k(5, 10)
+    5
+    >>> check_k(11, 10)
+    Traceback (most recent call last):
+    ...
+    musicrec.services.common.errors.InvalidParameter: k: expected 1 <= k <= 10, found 11
+    """
+    if not 1 <= k <= max_k:
+        raise InvalidParameter(f"{param}: expected 1 <= {param} <= {max_k}, found {k}", param=param)
+    return k
+
+
+def k_query(default: int) -> Any:
+    """An ``Annotated[int, Depends(...)]`` alias for a query parameter ``k`` with this default.
+
+    The dependency function is exposed as ``alias.__metadata__[0].dependency`` for overrides in tests.
+    """
+
+    def k_dependency(
+        settings: SettingsDep,
+        k: Annotated[int, Query(description="number of items to return, 1 <= k <= max_k")] = default,
+    ) -> int:
+        return check_k(k, settings.serving.max_k)
+
+    k_dependency.__name__ = f"k_default_{default}"
+    return Annotated[int, Depends(k_dependency)]
+
+
+K10 = k_query(10)
+K50 = k_query(50)
+K100 = k_query(100)
