@@ -1,0 +1,113 @@
+"""Runs the pipeline's steps in order, one log line per stage, and keeps the manifest up to date."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from musicrec.config import Settings
+from musicrec.pipeline import artifacts as A
+from musicrec.pipeline.steps import STEP_NAMES, STEPS, Context, check_inputs
+from musicrec.storage.artifacts import ArtifactStore, LocalArtifactStore
+
+log = logging.getLogger(__name__)
+
+PARAM_SECTIONS = ("split", "popular", "als", "similar", "ranker", "evaluation")
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a background thread; ``peak_mb`` after ``with``."""
+
+    def __init__(self, interval_s: float = 0.1):
+        self.interval_s = interval_s
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._process = psutil.Process()
+
+    def _sample(self) -> None:
+        self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def run_pipeline(
+    settings: Settings,
+    steps: Sequence[str] | None = None,
+    prepared_dir: Path | None = None,
+    store: ArtifactStore | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run ``steps`` (default: all, in DAG order) and return the final manifest.
+
+    Inputs of each step are checked before it starts; a missing one raises
+    :class:`~musicrec.pipeline.steps.MissingInputError` naming the file and the step that makes it.
+    """
+    wanted = list(STEP_NAMES) if not steps else list(steps)
+    unknown = [s for s in wanted if s not in STEP_NAMES]
+    if unknown:
+        raise ValueError(f"unknown step(s) {unknown}; steps are: {', '.join(STEP_NAMES)}")
+    ctx = Context(
+        settings=settings,
+        prepared_dir=Path(prepared_dir or settings.paths.prepared_dir),
+        store=store or LocalArtifactStore(settings.paths.artifacts_dir),
+        show_progress=show_progress,
+    )
+    selected = [s for s in STEPS if s.name in wanted]  # DAG order, whatever order was asked
+    for step in selected:
+        check_inputs(step, ctx)  # fail before any work when the very first input is missing
+        break
+
+    inputs = [ctx.prepared_dir / name for name in (A.EVENTS_FILE, A.ITEMS_FILE)]
+    fingerprint = A.file_fingerprint([path for path in inputs if path.exists()])
+    manifest = A.update_manifest(
+        ctx.store,
+        code=A.code_version(),
+        data={"prepared_dir": str(ctx.prepared_dir), **fingerprint},
+        params={name: getattr(settings, name).model_dump(mode="json") for name in PARAM_SECTIONS},
+    )
+    total = time.perf_counter()
+    for step in selected:
+        check_inputs(step, ctx)
+        log.info("stage=%s started: %s", step.name, step.doc)
+        start = time.perf_counter()
+        with PeakMemory() as memory:
+            rows = step.run(ctx)
+        seconds = time.perf_counter() - start
+        status = "skipped" if rows is None else "ok"
+        log.info("stage=%s status=%s seconds=%.1f rows=%s peak_rss_mb=%.0f",
+                 step.name, status, seconds, rows or {}, memory.peak_mb)
+        record: dict[str, Any] = {
+            "status": status, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_mb),
+            "rows": rows or {}, "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        }
+        sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows or {}}
+        if step.name == "split":
+            sections["split"] = ctx.store.read_json(A.SPLIT)
+        if "metrics" in ctx.cache and step.name == "evaluate":
+            sections["metrics"] = ctx.cache["metrics"]
+        if "final_source" in ctx.cache and step.name == "export":
+            sections["final_recommendations"] = ctx.cache["final_source"]
+        manifest = A.update_manifest(ctx.store, **sections)
+    log.info("pipeline done: %d step(s) in %.1f s, artifacts in %s", len(selected),
+             time.perf_counter() - total, ctx.store.describe(""))
+    return manifest

@@ -1,0 +1,252 @@
+"""The training pipeline as a DAG of small steps with explicit inputs and outputs.
+
+split -> popular -> als -> similar -> ranker -> evaluate -> export. Every step reads its inputs from
+the prepared directory or the artifact store and writes its outputs to the store, so any step can run
+alone once its inputs exist. Large intermediate data (the train/test events) is never duplicated: the
+split step saves the split date, later steps re-apply it to ``events.parquet``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from musicrec.columns import Columns as C
+from musicrec.config import Settings
+from musicrec.models.als import AlsRecommender
+from musicrec.models.popular import recent_popular, top_popular
+from musicrec.models.similar import build_similar
+from musicrec.pipeline import artifacts as A
+from musicrec.pipeline.split import TimeSplit, time_split
+from musicrec.storage.artifacts import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+class MissingInputError(RuntimeError):
+    """A step's input does not exist; the message names the file and the command that makes it."""
+
+
+@dataclass
+class Context:
+    """What the steps share: settings, where data lives, and a cache of frames loaded in this run."""
+
+    settings: Settings
+    prepared_dir: Path
+    store: ArtifactStore
+    show_progress: bool = True
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def prepared(self, name: str) -> pl.DataFrame:
+        if name not in self.cache:
+            path = self.prepared_dir / name
+            if not path.exists():
+                raise MissingInputError(f"missing input {path}: run `python -m musicrec prepare` first")
+            self.cache[name] = pl.read_parquet(path)
+        return self.cache[name]
+
+    def artifact(self, name: str) -> pl.DataFrame:
+        if name not in self.cache:
+            self.cache[name] = self.store.read_parquet(name)
+        return self.cache[name]
+
+    def split(self) -> TimeSplit:
+        """The time split saved by the ``split`` step, re-applied to the prepared events."""
+        if "split" not in self.cache:
+            saved = self.store.read_json(A.SPLIT)
+            cut = datetime.fromisoformat(saved["split_date"])
+            self.cache["split"] = time_split(self.prepared(A.EVENTS_FILE), cut)
+        return self.cache["split"]
+
+    def als(self) -> AlsRecommender:
+        if "als" not in self.cache:
+            self.cache["als"] = AlsRecommender.load(self.store.local_dir(A.ALS_MODEL))
+        return self.cache["als"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """``run(ctx)`` returns the row count of each output it wrote (or ``None`` if it skipped)."""
+
+    name: str
+    run: Callable[[Context], dict[str, int] | None]
+    prepared: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    doc: str = ""
+
+
+# --- steps ------------------------------------------------------------------------------------------
+def split_step(ctx: Context) -> dict[str, int]:
+    cfg = ctx.settings.split
+    split = time_split(ctx.prepared(A.EVENTS_FILE), cfg.split_date, cfg.test_fraction)
+    ctx.cache["split"] = split
+    summary = {
+        "split_date": split.split_date.isoformat(),
+        "derived_from_data": cfg.split_date is None,
+        "train_rows": split.train.height,
+        "test_rows": split.test.height,
+        "train_users": split.train.get_column(C.User).n_unique(),
+        "warm_users": len(split.warm_users),
+        "cold_users": len(split.cold_users),
+    }
+    ctx.store.write_json(A.SPLIT, summary)
+    log.info("split at %s: train %s rows, test %s rows, %s warm and %s cold test users",
+             split.split_date.date(), f"{split.train.height:,}", f"{split.test.height:,}",
+             f"{len(split.warm_users):,}", f"{len(split.cold_users):,}")
+    return {A.SPLIT: split.train.height + split.test.height}
+
+
+def popular_step(ctx: Context) -> dict[str, int]:
+    split, cfg = ctx.split(), ctx.settings.popular
+    top = top_popular(split.train, cfg.n)
+    recent = recent_popular(split.train, cfg.n, cfg.recent_days, split.split_date)
+    ctx.store.write_parquet(A.TOP_POPULAR, top)
+    ctx.store.write_parquet(A.TOP_RECENT, recent)
+    return {A.TOP_POPULAR: top.height, A.TOP_RECENT: recent.height}
+
+
+def als_step(ctx: Context) -> dict[str, int]:
+    split = ctx.split()
+    model = AlsRecommender(ctx.settings.als).fit(split.train, show_progress=ctx.show_progress)
+    ctx.store.write_dir(A.ALS_MODEL, model.save)
+    ctx.cache["als"] = model
+    # every user with train history gets a list: warm test users and users absent from the test alike
+    recs = model.recommend(model.user_ids.external, ctx.settings.als.n_recs, show_progress=ctx.show_progress)
+    ctx.store.write_parquet(A.PERSONAL_ALS, recs)
+    return {A.ALS_MODEL: len(model.user_ids), A.PERSONAL_ALS: recs.height}
+
+
+def similar_step(ctx: Context) -> dict[str, int]:
+    similar = build_similar(ctx.prepared(A.ITEMS_FILE), ctx.split().train, ctx.als(), ctx.settings.similar,
+                            show_progress=ctx.show_progress)
+    ctx.store.write_parquet(A.SIMILAR, similar)
+    return {A.SIMILAR: similar.height}
+
+
+def _optional(module: str, attr: str) -> Callable[..., Any] | None:
+    """The quality engineer's function, or None (logged) while it is not in the package."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        log.warning("%s.%s is not available (%s)", module, attr, exc)
+        return None
+
+
+def ranker_step(ctx: Context) -> dict[str, int] | None:
+    train_and_recommend = _optional("musicrec.models.ranker", "train_and_recommend")
+    if train_and_recommend is None:
+        log.warning("step ranker skipped: no ranker; recommendations.parquet will be the ALS list")
+        return None
+    recs = train_and_recommend(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.settings)
+    ctx.store.write_parquet(A.RANKER_RECS, recs)
+    return {A.RANKER_RECS: recs.height}
+
+
+def _ranker_ran(ctx: Context) -> bool:
+    """Ranker output counts only if the ranker step ran after the last ALS fit (else it is stale)."""
+    if not ctx.store.exists(A.RANKER_RECS) or not ctx.store.exists(A.MANIFEST):
+        return False
+    steps = ctx.store.read_json(A.MANIFEST).get("steps", {})
+    ranker, als = steps.get("ranker", {}), steps.get("als", {})
+    return ranker.get("status") == "ok" and ranker.get("finished_at", "") >= als.get("finished_at", "")
+
+
+def evaluate_step(ctx: Context) -> dict[str, int] | None:
+    evaluate = _optional("musicrec.evaluation.runner", "evaluate")
+    if evaluate is None:
+        log.warning("step evaluate skipped: no evaluation runner; metrics.json not written")
+        return None
+    recs = {"top_popular": ctx.artifact(A.TOP_POPULAR), "als": ctx.artifact(A.PERSONAL_ALS)}
+    if _ranker_ran(ctx):
+        recs["ranker"] = ctx.artifact(A.RANKER_RECS)
+    metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings)
+    ctx.store.write_json(A.METRICS_JSON, metrics)
+    ctx.store.write_text(A.METRICS_MD, metrics_markdown(metrics))
+    ctx.cache["metrics"] = metrics
+    return {A.METRICS_JSON: len(metrics)}
+
+
+def export_step(ctx: Context) -> dict[str, int]:
+    use_ranker = _ranker_ran(ctx)
+    source = A.RANKER_RECS if use_ranker else A.PERSONAL_ALS
+    n = ctx.settings.ranker.n_recs if use_ranker else ctx.settings.als.n_recs
+    final = (
+        ctx.artifact(source)
+        .sort([C.User, C.Rank])
+        .group_by(C.User, maintain_order=True).head(n)
+        .select(
+            pl.col(C.User).cast(pl.Int32),
+            pl.col(C.Item).cast(pl.Int32),
+            pl.col(C.Score).cast(pl.Float32),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank),
+        )
+    )
+    ctx.store.write_parquet(A.RECOMMENDATIONS, final)
+    ctx.store.copy_file(ctx.prepared_dir / A.ITEMS_FILE, A.ITEMS)
+    log.info("recommendations.parquet comes from %s", "the ranker" if use_ranker else "ALS")
+    ctx.cache["final_source"] = "ranker" if use_ranker else "als"
+    return {A.RECOMMENDATIONS: final.height, A.ITEMS: ctx.prepared(A.ITEMS_FILE).height}
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """A readable rendering of the metrics document: a table when it maps model -> {metric: value}."""
+    tables = {k: v for k, v in metrics.items() if isinstance(v, dict) and all(
+        isinstance(x, int | float) for x in v.values())}
+    lines = ["# Offline metrics", ""]
+    if tables:
+        names = sorted({m for v in tables.values() for m in v})
+        lines += ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for model, values in tables.items():
+            cells = [f"{values[m]:.5g}" if m in values else "" for m in names]
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    rest = {k: v for k, v in metrics.items() if k not in tables}
+    if rest:
+        lines += ["", "```", *(f"{k}: {v}" for k, v in rest.items()), "```"]
+    return "\n".join(lines) + "\n"
+
+
+STEPS: tuple[Step, ...] = (
+    Step("split", split_step, prepared=(A.EVENTS_FILE,), outputs=(A.SPLIT,),
+         doc="global time split; saves the split date and counts"),
+    Step("popular", popular_step, prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
+         outputs=(A.TOP_POPULAR, A.TOP_RECENT), doc="top popular and recently popular tracks"),
+    Step("als", als_step, prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
+         outputs=(A.ALS_MODEL, A.PERSONAL_ALS), doc="ALS fit on train, personal lists"),
+    Step("similar", similar_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE), inputs=(A.SPLIT, A.ALS_MODEL),
+         outputs=(A.SIMILAR,), doc="similar tracks: ALS neighbours + content fallback"),
+    Step("ranker", ranker_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE), inputs=(A.SPLIT,),
+         outputs=(A.RANKER_RECS,), doc="CatBoost two-stage ranker (skipped if not available)"),
+    Step("evaluate", evaluate_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
+         inputs=(A.SPLIT, A.TOP_POPULAR, A.PERSONAL_ALS), outputs=(A.METRICS_JSON, A.METRICS_MD),
+         doc="offline metrics on the test period (skipped if not available)"),
+    Step("export", export_step, prepared=(A.ITEMS_FILE,), inputs=(A.PERSONAL_ALS,),
+         outputs=(A.RECOMMENDATIONS, A.ITEMS), doc="final recommendations + items for the services"),
+)
+STEP_NAMES = tuple(s.name for s in STEPS)
+
+
+def producer(name: str) -> str:
+    return next(s.name for s in STEPS if name in s.outputs)
+
+
+def check_inputs(step: Step, ctx: Context) -> None:
+    """Raise :class:`MissingInputError` naming the first missing input and the step that makes it."""
+    for name in step.prepared:
+        path = ctx.prepared_dir / name
+        if not path.exists():
+            raise MissingInputError(
+                f"step {step.name!r} needs {path}, which does not exist: run `python -m musicrec prepare`")
+    for name in step.inputs:
+        if not ctx.store.exists(name):
+            raise MissingInputError(
+                f"step {step.name!r} needs {ctx.store.describe(name)}, which does not exist: run "
+                f"`python -m musicrec train --step {producer(name)}` (or the whole `train`) first")
+

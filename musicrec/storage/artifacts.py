@@ -1,0 +1,114 @@
+"""Where training artifacts live. Every write is atomic: a failed run never leaves a half-written file.
+
+:class:`ArtifactStore` is the interface the pipeline and the services use; :class:`LocalArtifactStore`
+keeps artifacts in a directory. An S3 store would implement the same methods (upload to a temporary key,
+then copy; directories as key prefixes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+
+class MissingArtifactError(FileNotFoundError):
+    """An artifact that a step or service needs is not in the store."""
+
+
+class ArtifactStore(Protocol):
+    """Named artifacts: parquet frames, JSON documents and whole directories (models)."""
+
+    def exists(self, name: str) -> bool: ...
+    def describe(self, name: str) -> str: ...
+    def write_parquet(self, name: str, frame: pl.DataFrame) -> None: ...
+    def read_parquet(self, name: str) -> pl.DataFrame: ...
+    def write_json(self, name: str, document: Any) -> None: ...
+    def read_json(self, name: str) -> Any: ...
+    def write_text(self, name: str, text: str) -> None: ...
+    def copy_file(self, source: Path, name: str) -> None: ...
+    def write_dir(self, name: str, writer: Callable[[Path], None]) -> None: ...
+    def local_dir(self, name: str) -> Path: ...
+
+
+class LocalArtifactStore:
+    """Artifacts as files under ``root``; each write goes to a temporary sibling, then is renamed."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def describe(self, name: str) -> str:
+        return str(self.path(name))
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def _require(self, name: str) -> Path:
+        path = self.path(name)
+        if not path.exists():
+            raise MissingArtifactError(f"artifact {path} does not exist")
+        return path
+
+    @contextmanager
+    def _atomic(self, name: str) -> Iterator[Path]:
+        """Yield a temporary path; on success it replaces ``name`` in one rename."""
+        final = self.path(name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            yield tmp
+            if tmp.is_dir() and final.exists():
+                # a directory cannot be replaced in one rename: move the old one aside first
+                old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        finally:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif tmp.exists():
+                tmp.unlink()
+
+    def write_parquet(self, name: str, frame: pl.DataFrame) -> None:
+        with self._atomic(name) as tmp:
+            frame.write_parquet(tmp)
+
+    def read_parquet(self, name: str) -> pl.DataFrame:
+        return pl.read_parquet(self._require(name))
+
+    def write_json(self, name: str, document: Any) -> None:
+        with self._atomic(name) as tmp:
+            tmp.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self._require(name).read_text())
+
+    def write_text(self, name: str, text: str) -> None:
+        with self._atomic(name) as tmp:
+            tmp.write_text(text)
+
+    def copy_file(self, source: Path, name: str) -> None:
+        with self._atomic(name) as tmp:
+            shutil.copyfile(source, tmp)
+
+    def write_dir(self, name: str, writer: Callable[[Path], None]) -> None:
+        """``writer(tmp_dir)`` fills a fresh directory that then replaces ``name``."""
+        with self._atomic(name) as tmp:
+            tmp.mkdir()
+            writer(tmp)
+
+    def local_dir(self, name: str) -> Path:
+        """A local directory holding artifact ``name`` (here: the directory itself)."""
+        return self._require(name)
