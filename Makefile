@@ -41,7 +41,7 @@ data-demo: install
 	fi
 
 prepare: install
-	$(PY) -m musicrec prepare
+	$(PY) -m musicrec prepare --raw $(RAW_DIR) --out $(PREPARED_DIR)
 
 demo: data-demo prepare
 
@@ -54,6 +54,7 @@ data-movielens: install
 [z.extract(n, 'wheel') for n in z.namelist() if n.startswith('recbole/dataset_example/ml-100k/')]" && \
 		rm -rf ml-100k && mv wheel/recbole/dataset_example/ml-100k ml-100k && rm -rf wheel )
 	$(PY) -m musicrec data movielens data/downloads/ml-100k --out data/movielens/raw
+	$(PY) -m musicrec prepare --raw data/movielens/raw --out data/movielens/prepared
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
