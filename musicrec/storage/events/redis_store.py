@@ -1,0 +1,82 @@
+"""Redis event store: one list per user, updated by LREM + LPUSH + LTRIM in one MULTI/EXEC.
+
+The transaction makes "move to front, then cap the length" atomic, so concurrent puts from several
+workers cannot leave a duplicate or a list longer than ``max_events``. The client retries once at
+once (a pooled connection may be stale after a Redis restart) and then answers
+:class:`~musicrec.services.common.errors.StorageUnavailable`; retrying a put is safe because running
+the same transaction twice gives the same list.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from musicrec.services.common.errors import StorageUnavailable
+
+KEY_PREFIX = "musicrec:events:"
+
+
+class RedisEventStore:
+    """:class:`~musicrec.storage.events.base.EventStore` in Redis at ``url``."""
+
+    def __init__(
+        self, url: str, *, max_events: int = 10, timeout_s: float = 2.0, max_connections: int = 32
+    ) -> None:
+        self.url = url
+        self.max_events = max_events
+        # A blocking pool: a burst of requests waits up to timeout_s for a free connection instead of
+        # failing with "Too many connections" (the default pool) or opening unbounded sockets.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), retries=1),
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
+
+    @staticmethod
+    def key(user_id: int) -> str:
+        return f"{KEY_PREFIX}{user_id}"
+
+    def _unavailable(self, exc: Exception) -> StorageUnavailable:
+        return StorageUnavailable(f"Redis event store {self._safe_url()}: {exc}")
+
+    def _safe_url(self) -> str:
+        # Never echo a password from the URL into a response.
+        head, sep, tail = self.url.rpartition("@")
+        return f"redis://***@{tail}" if sep else self.url
+
+    async def put(self, user_id: int, item_id: int) -> None:
+        key = self.key(user_id)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lrem(key, 0, item_id)
+                pipe.lpush(key, item_id)
+                pipe.ltrim(key, 0, self.max_events - 1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def get(self, user_id: int, k: int) -> list[int]:
+        try:
+            values = await self._redis.lrange(self.key(user_id), 0, min(k, self.max_events) - 1)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return [int(v) for v in values]
+
+    async def ping(self) -> str:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return f"redis {self._safe_url()}"
+
+    async def close(self) -> None:
+        # The pool was passed in, so the client does not own it: close both.
+        await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()

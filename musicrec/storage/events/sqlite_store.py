@@ -1,0 +1,131 @@
+"""SQLite event store: one file, WAL mode, safe with several uvicorn workers and across restarts.
+
+Each worker thread gets its own connection (sqlite3 connections must not be shared between threads
+without a lock); all blocking calls run in the threadpool, never on the event loop. A put is one
+``BEGIN IMMEDIATE`` transaction: replace the (user, item) row, so a repeated track moves to the front,
+then delete the user's rows beyond ``max_events``. Rows are ordered by the table's rowid, which grows
+with every insert, so "newest first" holds across processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from musicrec.services.common.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    created_at REAL NOT NULL,  -- unix seconds, for inspection; order comes from id
+    UNIQUE (user_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS events_user_id ON events (user_id, id);
+"""
+
+
+class SqliteEventStore:
+    """:class:`~musicrec.storage.events.base.EventStore` in a SQLite file at ``path``."""
+
+    def __init__(self, path: Path | str, *, max_events: int = 10, timeout_s: float = 2.0) -> None:
+        self.path = Path(path)
+        self.max_events = max_events
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- blocking part, always called from a worker thread ---------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise StorageUnavailable("the event store is closed")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves, so a write takes the lock up front
+        # (BEGIN IMMEDIATE) instead of failing on a read-to-write lock upgrade under contention.
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return fn(self._connection())
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"SQLite event store {self.path}: {exc}") from exc
+
+    def _put(self, conn: sqlite3.Connection, user_id: int, item_id: int) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # REPLACE deletes the old (user, item) row and inserts a new one with a larger rowid.
+            conn.execute(
+                "INSERT OR REPLACE INTO events (user_id, item_id, created_at) VALUES (?, ?, ?)",
+                (user_id, item_id, time.time()),
+            )
+            conn.execute(
+                "DELETE FROM events WHERE user_id = ? AND id NOT IN "
+                "(SELECT id FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
+                (user_id, user_id, self.max_events),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _get(self, conn: sqlite3.Connection, user_id: int, k: int) -> list[int]:
+        rows = conn.execute(
+            "SELECT item_id FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+            (user_id, min(k, self.max_events)),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def _ping(self, conn: sqlite3.Connection) -> str:
+        conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+        return f"sqlite {self.path}"
+
+    def _close_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    # --- async interface -------------------------------------------------------------------------
+    async def put(self, user_id: int, item_id: int) -> None:
+        await run_in_threadpool(self._call, lambda conn: self._put(conn, user_id, item_id))
+
+    async def get(self, user_id: int, k: int) -> list[int]:
+        return await run_in_threadpool(self._call, lambda conn: self._get(conn, user_id, k))
+
+    async def ping(self) -> str:
+        return await run_in_threadpool(self._call, self._ping)
+
+    async def close(self) -> None:
+        await run_in_threadpool(self._close_all)

@@ -1,0 +1,1 @@
+"""Fixtures shared by several test folders (import them into a conftest.py)."""

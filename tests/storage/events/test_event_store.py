@@ -1,0 +1,169 @@
+"""One contract, run against both backends: every test takes the parametrised ``make_store``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from musicrec.config import Events
+from musicrec.services.common.errors import StorageUnavailable
+from musicrec.storage.events import (
+    EventStore,
+    RedisEventStore,
+    SqliteEventStore,
+    open_event_store,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def make_store(backend, tmp_path, request):
+    """``make_store(max_events=10)`` builds a store of the parametrised backend on shared storage."""
+    url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    stores: list[EventStore] = []
+
+    def make(max_events: int = 10) -> EventStore:
+        if backend == "redis":
+            store: EventStore = RedisEventStore(url, max_events=max_events, timeout_s=1.0)
+        else:
+            store = SqliteEventStore(tmp_path / "events.sqlite3", max_events=max_events, timeout_s=1.0)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+async def test_unknown_user_has_no_events(make_store):
+    assert await make_store().get(user_id=1, k=10) == []
+
+
+async def test_newest_first_and_k_limits(make_store):
+    store = make_store()
+    for item in (10, 20, 30):
+        await store.put(user_id=1, item_id=item)
+    assert await store.get(user_id=1, k=10) == [30, 20, 10]
+    assert await store.get(user_id=1, k=2) == [30, 20]
+    assert await store.get(user_id=1, k=1) == [30]
+
+
+async def test_relisten_moves_to_front_without_duplicate(make_store):
+    store = make_store()
+    for item in (1, 2, 3, 1):
+        await store.put(user_id=5, item_id=item)
+    assert await store.get(user_id=5, k=10) == [1, 3, 2]
+    await store.put(user_id=5, item_id=1)
+    assert await store.get(user_id=5, k=10) == [1, 3, 2]
+
+
+async def test_keeps_exactly_max_events(make_store):
+    store = make_store(max_events=10)
+    for item in range(15):
+        await store.put(user_id=9, item_id=item)
+    assert await store.get(user_id=9, k=100) == list(range(14, 4, -1))  # 10 items, not the original's 11
+
+
+async def test_moved_item_is_not_trimmed(make_store):
+    store = make_store(max_events=3)
+    for item in (1, 2, 3, 1, 4):
+        await store.put(user_id=2, item_id=item)
+    assert await store.get(user_id=2, k=10) == [4, 1, 3]
+
+
+async def test_users_are_independent(make_store):
+    store = make_store()
+    await store.put(user_id=1, item_id=100)
+    await store.put(user_id=2, item_id=200)
+    assert await store.get(user_id=1, k=10) == [100]
+    assert await store.get(user_id=2, k=10) == [200]
+
+
+async def test_large_ids_round_trip(make_store):
+    store = make_store()
+    await store.put(user_id=2**40, item_id=2**62)
+    assert await store.get(user_id=2**40, k=1) == [2**62]
+
+
+async def test_a_new_store_on_the_same_storage_sees_the_events(make_store):
+    first = make_store()
+    await first.put(user_id=3, item_id=7)
+    await first.put(user_id=3, item_id=8)
+    await first.close()
+    assert await make_store().get(user_id=3, k=10) == [8, 7]
+
+
+async def test_concurrent_puts_lose_nothing(make_store):
+    store = make_store(max_events=50)
+    users = range(4)
+    await asyncio.gather(*(store.put(user_id=u, item_id=i) for i in range(50) for u in users))
+    for u in users:
+        events = await store.get(user_id=u, k=50)
+        assert sorted(events) == list(range(50))
+
+
+async def test_concurrent_puts_of_one_track_never_duplicate(make_store):
+    store = make_store(max_events=5)
+    await asyncio.gather(*(store.put(user_id=1, item_id=i % 3) for i in range(60)))
+    events = await store.get(user_id=1, k=10)
+    assert sorted(events) == [0, 1, 2]
+
+
+async def test_ping_describes_the_backend(make_store, backend):
+    assert (await make_store().ping()).startswith(backend)
+
+
+def test_open_event_store_follows_the_config(tmp_path):
+    sqlite = open_event_store(Events(sqlite_path=tmp_path / "e.sqlite3", max_events_per_user=4))
+    assert isinstance(sqlite, SqliteEventStore) and sqlite.max_events == 4
+    redis = open_event_store(Events(backend="redis", redis_url="redis://127.0.0.1:1/0"))
+    assert isinstance(redis, RedisEventStore) and redis.max_events == 10
+
+
+async def test_sqlite_unreachable_file_raises_storage_unavailable(tmp_path):
+    (tmp_path / "dir.sqlite3").mkdir()  # a directory where the database file should be
+    store = SqliteEventStore(tmp_path / "dir.sqlite3")
+    for call in (store.put(1, 2), store.get(1, 10), store.ping()):
+        with pytest.raises(StorageUnavailable, match="dir.sqlite3"):
+            await call
+    await store.close()
+
+
+async def test_sqlite_creates_missing_parent_directories(tmp_path):
+    store = SqliteEventStore(tmp_path / "a" / "b" / "events.sqlite3")
+    await store.put(1, 2)
+    assert await store.get(1, 10) == [2]
+    await store.close()
+
+
+async def test_redis_outage_raises_storage_unavailable_then_recovers(redis_server):
+    store = RedisEventStore(redis_server.url, timeout_s=1.0)
+    await store.put(1, 10)
+    redis_server.stop()
+    for call in (store.put(1, 11), store.get(1, 10), store.ping()):
+        with pytest.raises(StorageUnavailable, match="Redis event store"):
+            await call
+    redis_server.start()  # same port, empty (no persistence)
+    await store.put(1, 12)
+    assert await store.get(1, 10) == [12]
+    await store.close()
+
+
+async def test_redis_url_password_is_not_echoed():
+    store = RedisEventStore("redis://user:secret@127.0.0.1:1/0", timeout_s=0.2)
+    with pytest.raises(StorageUnavailable) as info:
+        await store.ping()
+    assert "secret" not in str(info.value)
+    await store.close()
