@@ -42,7 +42,8 @@ class AlsRecommender:
     """Personal recommendations from implicit ALS (wrapped, not subclassed).
 
     Deterministic for a fixed ``params.seed``: the factors are seeded and BLAS runs single-threaded
-    inside implicit (its own threads solve independent rows, so their number does not change results).
+    while fitting (implicit's own threads solve independent rows, so their number does not change the
+    factors); scoring batches use ``params.blas_threads`` BLAS threads (0 = all cores).
     """
 
     def __init__(self, params: Als):
@@ -92,7 +93,8 @@ class AlsRecommender:
         n = min(n, len(self.item_ids))
         batch = max(1, min(10_000, _BLOCK_CELLS // max(1, len(self.item_ids))))
         frames = []
-        with threadpool_limits(1, "blas"):
+        # scoring is one BLAS matmul per batch: let BLAS use the configured threads (0 = all cores)
+        with threadpool_limits(self.params.blas_threads or None, "blas"):
             for start in tqdm(range(0, len(users), batch), desc="als recommend", unit="batch",
                               disable=not show_progress or len(users) <= batch):
                 rows = internal[start:start + batch]
@@ -167,7 +169,7 @@ def cosine_neighbours(
     k = min(n + 1, n_items)  # +1: the track itself is among its nearest
     batch = max(1, min(10_000, _BLOCK_CELLS // max(1, n_items)))
     frames = []
-    with threadpool_limits(1, "blas"):
+    with threadpool_limits(num_threads or None, "blas"):
         for start in tqdm(range(0, len(rows), batch), desc="similar (als)", unit="batch",
                           disable=not show_progress or len(rows) <= batch):
             query = rows[start:start + batch]
