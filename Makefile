@@ -43,7 +43,17 @@ data-demo: install
 prepare: install
 	$(PY) -m musicrec prepare --raw $(RAW_DIR) --out $(PREPARED_DIR)
 
+# Trains every artifact from the prepared data (split, popular, ALS, similar, ranker, metrics, export).
+train: install
+	$(PY) -m musicrec train --prepared $(PREPARED_DIR) --artifacts $(ARTIFACTS_DIR)
+
+# Trains only when the artifacts are missing (`make train` retrains).
 demo: data-demo prepare
+	@if [ -f $(ARTIFACTS_DIR)/recommendations.parquet ] && [ -f $(ARTIFACTS_DIR)/manifest.json ]; then \
+		echo "$(ARTIFACTS_DIR) already has artifacts: not training (make train retrains)"; \
+	else \
+		$(MAKE) --no-print-directory train; \
+	fi
 
 # MovieLens 100k, taken from the recbole wheel on PyPI (no need to install recbole).
 data-movielens: install
