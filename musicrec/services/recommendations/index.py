@@ -1,0 +1,117 @@
+"""Compact in-memory indexes over the ranked artifacts: O(log n) per request, no DataFrame scans.
+
+A ranked table ``(user_id, item_id, rank)`` becomes three numpy arrays: the sorted unique user ids, an
+offsets array (user ``i`` owns ``items[offsets[i]:offsets[i + 1]]``) and the items in rank order. A
+lookup is one ``searchsorted`` and a slice (a view, no copy): 50 recommendations for 1.4M users fit
+in about 300 MB as int32, against several GB for the DataFrame the original scanned per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+EMPTY = np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class UserItemIndex:
+    """Per-user ranked item lists, looked up by binary search."""
+
+    users: np.ndarray  # sorted unique user ids
+    offsets: np.ndarray  # len(users) + 1, user i owns items[offsets[i]:offsets[i + 1]]
+    items: np.ndarray  # items of every user, best first
+
+    @classmethod
+    def build(cls, users: np.ndarray, items: np.ndarray, ranks: np.ndarray | None = None) -> UserItemIndex:
+        """Index rows ``(users[j], items[j])`` ordered by ``ranks`` (or by row order when None).
+
+        A user's duplicate items keep their best rank only.
+
+        >>> users, items, ranks = np.array([7, 3, 7, 3]), np.array([10, 20, 11, 21]), np.array([2, 1, 1, 2])
+        >>> index = UserItemIndex.build(users, items, ranks)
+        >>> index.lookup(7).tolist(), index.lookup(3).tolist(), index.lookup(5).tolist()
+        ([11, 10], [20, 21], [])
+        """
+        users = np.asarray(users)
+        items = np.asarray(items)
+        if users.shape != items.shape:
+            raise ValueError(f"users and items differ in length: {users.shape[0]} != {items.shape[0]}")
+        if not _is_sorted(users, ranks):
+            order_key = np.arange(len(users)) if ranks is None else np.asarray(ranks)
+            # lexsort sorts by the last key first: by user, then rank, then row order (stable).
+            order = np.lexsort((np.arange(len(users)), order_key, users))
+            users, items = users[order], items[order]
+        keep = _first_occurrences(users, items)
+        users, items = users[keep], items[keep]
+        unique, starts = np.unique(users, return_index=True)
+        offsets = np.append(starts, len(users)).astype(np.int64)
+        return cls(users=unique, offsets=offsets, items=items)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def lookup(self, user_id: int) -> np.ndarray:
+        """The user's items best first (a read-only view); empty for an unknown user."""
+        pos = int(np.searchsorted(self.users, user_id))
+        if pos >= len(self.users) or self.users[pos] != user_id:
+            return EMPTY
+        return self.items[self.offsets[pos] : self.offsets[pos + 1]]
+
+    def __contains__(self, user_id: int) -> bool:
+        pos = int(np.searchsorted(self.users, user_id))
+        return pos < len(self.users) and self.users[pos] == user_id
+
+
+def _is_sorted(users: np.ndarray, ranks: np.ndarray | None) -> bool:
+    """True when rows are already ordered by user, then rank (the pipeline writes them so)."""
+    if len(users) < 2:
+        return True
+    step = np.diff(users)
+    if (step < 0).any():
+        return False
+    if ranks is None:
+        return True
+    same_user = step == 0
+    return not (np.diff(np.asarray(ranks))[same_user] < 0).any()
+
+
+def _first_occurrences(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Boolean mask keeping the first row of each (user, item) pair; rows are already in rank order."""
+    if len(users) == 0:
+        return np.ones(0, dtype=bool)
+    if users.min() >= 0 and items.min() >= 0 and max(users.max(), items.max()) < 2**31:
+        # One int64 key per pair: a 1-D unique is much faster than unique(axis=0) on 68M rows.
+        keys = (users.astype(np.int64) << 32) | items.astype(np.int64)
+        _, first = np.unique(keys, return_index=True)
+    else:
+        pairs = np.stack([users.astype(np.int64), items.astype(np.int64)], axis=1)
+        _, first = np.unique(pairs, axis=0, return_index=True)
+    mask = np.zeros(len(users), dtype=bool)
+    mask[first] = True
+    return mask
+
+
+def with_backfill(primary: Sequence[int], backfill: Sequence[int], k: int) -> list[int]:
+    """The first ``k`` of ``primary``, then items of ``backfill`` not already taken, without duplicates.
+
+    Returns ``min(k, number of distinct items)`` ids.
+
+    >>> with_backfill([5, 3], [1, 3, 2], k=4)
+    [5, 3, 1, 2]
+    >>> with_backfill([5, 3, 9], [1], k=2)
+    [5, 3]
+    """
+    result: list[int] = []
+    seen: set[int] = set()
+    for source in (primary, backfill):
+        for item in source:
+            if len(result) >= k:
+                return result
+            item = int(item)
+            if item not in seen:
+                seen.add(item)
+                result.append(item)
+    return result
