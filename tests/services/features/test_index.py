@@ -1,0 +1,61 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from musicrec.services.features.index import SimilarArtifactError, SimilarIndex
+
+
+def test_from_parquet_orders_best_first(artifacts_dir):
+    index = SimilarIndex.from_parquet(artifacts_dir / "similar.parquet")
+    assert index.lookup(1, k=10) == ([12, 13, 11], [0.9, 0.7, 0.5])
+    assert index.lookup(1, k=1) == ([12], [0.9])
+    assert index.lookup(2, k=10) == ([21], [0.3])
+    assert index.lookup(3, k=10) == ([], [])
+    assert index.lookup(0, k=10) == ([], [])
+    assert index.lookup(2**63 - 1, k=10) == ([], [])
+    assert (len(index), index.n_pairs) == (2, 4)
+    assert index.keys.dtype == np.int64 and index.neighbours.dtype == np.int32  # compact, no copies to int64
+
+
+def test_equal_scores_keep_file_order():
+    index = SimilarIndex.build([5, 5, 5], [3, 1, 2], [0.5, 0.5, 0.5])
+    assert index.lookup(5, k=3)[0] == [3, 1, 2]
+
+
+def test_source_column_is_optional(tmp_path):
+    path = tmp_path / "similar.parquet"
+    pl.DataFrame({"item_id_1": [1], "item_id_2": [2], "score": [1.0]}).write_parquet(path)
+    assert SimilarIndex.from_parquet(path).lookup(1, 5) == ([2], [1.0])
+
+
+def test_empty_file_gives_an_empty_index(tmp_path):
+    path = tmp_path / "similar.parquet"
+    schema = {"item_id_1": pl.Int32, "item_id_2": pl.Int32, "score": pl.Float32}
+    pl.DataFrame(schema=schema).write_parquet(path)
+    index = SimilarIndex.from_parquet(path)
+    assert len(index) == 0 and index.lookup(1, 5) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        ({"item_id_1": [1], "score": [1.0]}, "missing column(s) ['item_id_2']"),
+        ({"item_id_1": [1], "item_id_2": ["a"], "score": [1.0]}, "'item_id_2' must hold integers"),
+        ({"item_id_1": [1], "item_id_2": [2], "score": ["x"]}, "'score' must hold numbers"),
+        ({"item_id_1": [1, None], "item_id_2": [2, 3], "score": [1.0, 0.5]}, "'item_id_1' has 1 null"),
+    ],
+)
+def test_malformed_file_names_file_and_column(tmp_path, frame, fragment):
+    path = tmp_path / "similar.parquet"
+    pl.DataFrame(frame).write_parquet(path)
+    with pytest.raises(SimilarArtifactError) as info:
+        SimilarIndex.from_parquet(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(SimilarArtifactError, match="file not found"):
+        SimilarIndex.from_parquet(tmp_path / "similar.parquet")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(SimilarArtifactError, match="not a readable parquet file"):
+        SimilarIndex.from_parquet(tmp_path / "bad.parquet")
