@@ -167,3 +167,23 @@ async def test_redis_url_password_is_not_echoed():
         await store.ping()
     assert "secret" not in str(info.value)
     await store.close()
+
+
+async def test_sqlite_lock_held_too_long_raises_storage_unavailable(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "events.sqlite3"
+    store = SqliteEventStore(path, timeout_s=0.2)
+    await store.put(1, 1)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        with pytest.raises(StorageUnavailable, match="locked"):
+            await store.put(1, 2)
+        assert await store.get(1, 10) == [1]  # WAL: readers are not blocked by the writer
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await store.put(1, 3)
+    assert await store.get(1, 10) == [3, 1]
+    await store.close()
