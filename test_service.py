@@ -1,0 +1,134 @@
+"""Send test requests to the running services (the original's CLI, kept name for name).
+
+    python test_service.py                                   # top-10 popular
+    python test_service.py --offline --user_id 617032 --k 10
+    python test_service.py --add_online --user_id 617032 --item_id 99262
+    python test_service.py --online --user_id 617032 --k 10
+    python test_service.py --blended --user_id 617032 --k 10
+
+URLs come from ``config.ini`` ``[urls]`` (or ``MUSICREC_URLS__*``). Every result is printed as a table
+with track, artist and genre names and appended to ``test_service.log``; ``--json`` prints the raw
+answer instead. A service that cannot be reached is a one-line error and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import httpx
+
+from musicrec.client import ClientError, Musicrec, Recommendations, ServiceUnavailable
+from musicrec.client.display import format_table, load_tracks
+from musicrec.config import ConfigError, load_settings
+
+LOG_FILE = "test_service.log"
+log = logging.getLogger("test_service")
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, found {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Test requests to the musicrec services; no mode: top-10 popular tracks."
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--offline", action="store_true", help="offline recommendations of --user_id")
+    mode.add_argument("--online", action="store_true", help="online recommendations of --user_id")
+    mode.add_argument("--blended", action="store_true", help="blended offline + online recommendations")
+    mode.add_argument("--add_online", action="store_true", help="add --item_id to --user_id's online events")
+    parser.add_argument("--user_id", type=non_negative_int)
+    parser.add_argument("--item_id", type=non_negative_int)
+    parser.add_argument("--k", type=positive_int, default=10, help="number of recommendations (default 10)")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    parser.add_argument("--log-file", default=LOG_FILE, help=f"append results here (default {LOG_FILE})")
+    args = parser.parse_args(argv)
+    if (args.offline or args.online or args.blended or args.add_online) and args.user_id is None:
+        parser.error("--user_id is required with --offline, --online, --blended and --add_online")
+    if args.add_online and args.item_id is None:
+        parser.error("--item_id is required with --add_online")
+    return args
+
+
+def _setup_log(path: str) -> None:
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.handlers = [handler]
+
+
+def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(answer.model_dump(exclude_none=True))
+    table = format_table(answer.recs, load_tracks(artifacts_dir, answer.recs), answer.sources)
+    degraded = " (degraded: a neighbour service is down; partial answer)" if answer.degraded else ""
+    empty = "\n(no recommendations)" if not answer.recs else ""
+    return f"{title}{degraded}\n{table}{empty}"
+
+
+def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
+    """Perform the requested call and return the text to print."""
+    if args.offline:
+        answer = api.recommendations.offline(args.user_id, args.k)
+        return _report(f"Offline recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
+    if args.online:
+        answer = api.recommendations.online(args.user_id, args.k)
+        return _report(f"Online recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
+    if args.blended:
+        answer = api.recommendations.blended(args.user_id, args.k)
+        return _report(f"Blended recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
+    if args.add_online:
+        result = api.events.put(args.user_id, args.item_id)
+        events = api.events.get(args.user_id).events
+        if args.json:
+            return json.dumps({"result": result.result, "events": events})
+        table = format_table(events, load_tracks(artifacts_dir, events))
+        return (f"Added item {args.item_id} to the online events of user {args.user_id}: {result.result}\n"
+                f"Latest events (newest first):\n{table}")
+    answer = api.recommendations.default(args.k)
+    return _report(f"Top {args.k} popular tracks", answer, artifacts_dir, args.json)
+
+
+def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _setup_log(args.log_file)
+    command = " ".join(argv if argv is not None else sys.argv[1:]) or "(top popular)"
+    with Musicrec.from_settings(settings, transport=transport) as api:
+        try:
+            text = run(args, api, settings.paths.artifacts_dir)
+        except ClientError as exc:
+            hint = " (is it running? start all three: python -m musicrec serve)"
+            print(f"error: {exc}{hint if isinstance(exc, ServiceUnavailable) else ''}", file=sys.stderr)
+            log.info("%s -> error: %s", command, exc)
+            return 1
+    print(text)
+    log.info("%s\n%s", command, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""test_service.py: modes and flags, the table with names, the log file, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+import test_service
+from musicrec.services.common.testing import free_port
+from tests.services.recommendations.artifacts import write_artifacts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeServices:
+    """One MockTransport answering for the three services, told apart by host."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.events: list[int] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        host, path, params = request.url.host, request.url.path, request.url.params
+        if host == "events" and path == "/put":
+            self.events.insert(0, int(params["item_id"]))
+            return httpx.Response(200, json={"result": "ok"})
+        if host == "events" and path == "/get":
+            return httpx.Response(200, json={"events": self.events})
+        if host == "recs" and path == "/recommendations_default":
+            return httpx.Response(200, json={"recs": [201, 202, 999][: int(params["k"])]})
+        if host == "recs" and path == "/recommendations":
+            body = {"recs": [101, 302], "degraded": True, "sources": ["offline", "online"]}
+            return httpx.Response(200, json=body)
+        if host == "recs":
+            return httpx.Response(200, json={"recs": [101, 102]})
+        return httpx.Response(404, json={"error": {"key": "not_found", "message": path, "param": None}})
+
+
+@pytest.fixture
+def services(tmp_path, monkeypatch) -> FakeServices:
+    write_artifacts(tmp_path / "artifacts")
+    monkeypatch.setenv("MUSICREC_PATHS__ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("MUSICREC_URLS__RECOMMENDATIONS_URL", "http://recs")
+    monkeypatch.setenv("MUSICREC_URLS__EVENTS_STORE_URL", "http://events")
+    monkeypatch.setenv("MUSICREC_URLS__FEATURES_STORE_URL", "http://features")
+    monkeypatch.chdir(tmp_path)
+    return FakeServices()
+
+
+def run(services: FakeServices, *argv: str) -> int:
+    return test_service.main(list(argv), transport=httpx.MockTransport(services))
+
+
+def test_no_arguments_shows_top_10_popular_with_names(services, capsys, tmp_path):
+    assert run(services) == 0
+    out = capsys.readouterr().out
+    assert services.requests[0].url.params["k"] == "10"
+    lines = out.splitlines()
+    assert lines[0] == "Top 10 popular tracks"
+    assert lines[1].split() == ["#", "item_id", "track", "artists", "genres", "source"][:5]
+    assert lines[2].split()[:4] == ["1", "201", "Track", "201"]
+    assert "Artist 5" in lines[2] and "pop, rock" in lines[2]
+    assert lines[4].split() == ["3", "999", "?", "?", "?"]  # unknown track: ids only
+    assert "Top 10 popular tracks" in (tmp_path / "test_service.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flag", "path"),
+    [("--offline", "/recommendations_offline"), ("--online", "/recommendations_online"),
+     ("--blended", "/recommendations")],
+)
+def test_modes_call_their_endpoint(services, capsys, flag, path):
+    assert run(services, flag, "--user_id", "617032", "--k", "2") == 0
+    request = services.requests[0]
+    assert request.url.path == path
+    assert dict(request.url.params) == {"user_id": "617032", "k": "2"}
+    assert "Track 101" in capsys.readouterr().out
+
+
+def test_blended_shows_sources_and_degraded(services, capsys):
+    run(services, "--blended", "--user_id", "1")
+    out = capsys.readouterr().out
+    assert "degraded" in out.splitlines()[0]
+    assert out.splitlines()[2].split()[-1] == "offline" and out.splitlines()[3].split()[-1] == "online"
+
+
+def test_add_online_puts_and_shows_latest_events(services, capsys):
+    assert run(services, "--add_online", "--user_id", "7", "--item_id", "500") == 0
+    assert run(services, "--add_online", "--user_id", "7", "--item_id", "501", "--json") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Added item 500 to the online events of user 7: ok"
+    assert json.loads(out[-1]) == {"result": "ok", "events": [501, 500]}
+    put = services.requests[0]
+    assert (put.url.path, dict(put.url.params)) == ("/put", {"user_id": "7", "item_id": "500"})
+
+
+def test_json_output(services, capsys):
+    assert run(services, "--offline", "--user_id", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"recs": [101, 102], "degraded": False}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--offline"], "--user_id is required"),
+        (["--add_online", "--user_id", "1"], "--item_id is required"),
+        (["--offline", "--online", "--user_id", "1"], "not allowed with argument"),
+        (["--offline", "--user_id", "x"], "expected an integer, found 'x'"),
+        (["--offline", "--user_id", "-1"], "expected a non-negative integer"),
+        (["--k", "0"], "expected an integer >= 1, found '0'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_arguments_are_argparse_errors(services, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run(services, *argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert services.requests == []
+
+
+def test_service_error_is_one_line(services, capsys, monkeypatch):
+    monkeypatch.setenv("MUSICREC_URLS__RECOMMENDATIONS_URL", "http://nothing-here")
+    assert run(services, "--offline", "--user_id", "1") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: http://nothing-here/recommendations_offline")
+
+
+def test_down_service_exits_1_with_one_line_naming_the_url(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {"MUSICREC_URLS__RECOMMENDATIONS_URL": url, "MUSICREC_CONFIG": str(ROOT / "config.ini")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "test_service.py"), "--offline", "--user_id", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"error: {url}/recommendations_offline: cannot connect")
+    assert "Traceback" not in done.stderr
