@@ -25,8 +25,8 @@ from musicrec.models.ids import IdMap
 SOURCE_ALS = "als"
 SOURCE_CONTENT = "content"
 _SCHEMA = {C.Item1: pl.Int32, C.Item2: pl.Int32, C.Score: pl.Float32, C.Source: pl.String}
-# Most played tracks of each genre kept as content candidates, per neighbour asked for.
-_GENRE_CANDIDATES_PER_K = 10
+# Most played tracks of each genre and of each artist kept as content candidates, per neighbour asked for.
+_CANDIDATES_PER_K = 10
 _BATCH = 2_000
 
 
@@ -103,8 +103,9 @@ def content_neighbours(
 
     genres = _binary(items, _pick(items, "genre_ids", C.Genres))
     artists = _binary(items, _pick(items, "artist_ids", C.Artists))
-    top_of_genre = _top_per_column(genres, play_count, _GENRE_CANDIDATES_PER_K * k)
-    artists_t = artists.T.tocsr()
+    # bounded candidate lists keep every batch small even for a genre or artist with 100k tracks
+    top_of_genre = _top_per_column(genres, play_count, _CANDIDATES_PER_K * k)
+    top_of_artist = _top_per_column(artists, play_count, _CANDIDATES_PER_K * k)
 
     queries = ids.to_internal(np.asarray(item_ids), strict=False)
     queries = np.unique(queries[queries >= 0])
@@ -112,7 +113,7 @@ def content_neighbours(
     for start in tqdm(range(0, len(queries), _BATCH), desc="similar (content)", unit="batch",
                       disable=not show_progress or len(queries) <= _BATCH):
         q = queries[start:start + _BATCH]
-        cand = (artists[q] @ artists_t + genres[q] @ top_of_genre).tocoo()
+        cand = (artists[q] @ top_of_artist + genres[q] @ top_of_genre).tocoo()
         qi, ci = q[cand.row], cand.col
         keep = qi != ci
         qi, ci = qi[keep], ci[keep]
