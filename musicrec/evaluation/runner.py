@@ -1,0 +1,274 @@
+"""The evaluation runner: every model scored on the same users of the test period.
+
+* ``warm``: random, all-time popular, recent popular, ALS and the ranker (whatever ``recs`` holds),
+  all on the SAME users: those with train history and test listens. Shared lists (popular, random)
+  are personalised the way the personal models are: tracks the user already heard are skipped.
+* ``cold``: test users without train history get the all-time popular list; its hit rate at 100
+  (the original's "38% of cold users get a hit") and its ranking metrics.
+* ``online``: for warm users with more than ``[evaluation] online_history`` test listens, the first
+  ones play the listens the events service would hold; the online list (similar tracks of those
+  listens, :func:`combine_online`), the offline list and their blend (:func:`blend` with popular
+  backfill) are scored on the user's REMAINING test listens, exactly as the service would answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from musicrec.columns import Columns as C
+from musicrec.config import Settings
+from musicrec.evaluation import metrics as M
+from musicrec.models.blending import blend, combine_online
+from musicrec.models.popular import recent_popular, top_popular
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("random", "top_popular", "recent_popular", "als")
+COLD_K = 100
+
+
+def evaluate(
+    split: Any,
+    recs: dict[str, pl.DataFrame],
+    items: pl.DataFrame,
+    settings: Settings,
+    similar: pl.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Metrics of every model in ``recs`` plus the baselines, as a JSON-serialisable dict.
+
+    ``split`` is a :class:`musicrec.pipeline.split.TimeSplit`. ``recs`` maps a model name to either a
+    personal frame (``user_id, item_id, rank``) or a shared list (``item_id, rank``, e.g. the
+    ``top_popular`` artifact). ``random``, ``top_popular`` and ``recent_popular`` are computed from
+    ``split.train`` when absent. ``similar`` (``item_id_1, item_id_2, score``) enables the online
+    section; without it the section says it was skipped.
+    """
+    ks = tuple(sorted(settings.evaluation.ks))
+    max_k = max(ks)
+    train, test = split.train, split.test
+    warm = np.asarray(split.warm_users)
+    cold = np.asarray(split.cold_users)
+    seen = train.select(C.User, C.Item).unique()
+    truth = test.select(C.User, C.Item).unique()
+    n_items = int(items.height)
+
+    popular = recs.get("top_popular")
+    if popular is None:
+        popular = top_popular(train, settings.popular.n)
+    recent = recs.get("recent_popular")
+    if recent is None:
+        recent = recent_popular(train, settings.popular.n, settings.popular.recent_days, split.split_date)
+    lists: dict[str, pl.DataFrame] = {
+        "random": recs.get("random", random_lists(train, warm, max_k, settings.evaluation.seed, seen)),
+        "top_popular": popular,
+        "recent_popular": recent,
+    }
+    lists.update({name: frame for name, frame in recs.items() if name not in lists})
+
+    warm_models: dict[str, dict[str, float]] = {}
+    for name, frame in lists.items():
+        personal = personalise(frame, warm, seen, max_k) if C.User not in frame.columns else frame
+        warm_models[name] = score_list(personal, truth, train, items, ks, warm, n_items)
+        log.info("%s: ndcg@%d %.4f", name, max_k, warm_models[name][f"ndcg@{max_k}"])
+
+    popular_items = _ordered_items(popular)
+    cold_lists = pl.DataFrame({
+        C.User: np.repeat(cold, len(popular_items)),
+        C.Item: np.tile(popular_items, len(cold)),
+        C.Rank: np.tile(np.arange(1, len(popular_items) + 1), len(cold)),
+    }) if len(cold) else pl.DataFrame(schema={C.User: pl.Int64, C.Item: pl.Int64, C.Rank: pl.Int64})
+    cold_section = {
+        "users": len(cold),
+        "models": {"top_popular": {
+            f"hit_rate@{COLD_K}": M.list_hit_rate(popular_items[:COLD_K], truth, cold),
+            **M.ranking_metrics(cold_lists, truth, ks, cold),
+        }},
+    }
+
+    offline_name = "ranker" if "ranker" in recs else "als" if "als" in recs else "top_popular"
+    offline = lists[offline_name]
+    if C.User not in offline.columns:
+        offline = personalise(offline, warm, seen, max_k)
+    online_section = (
+        evaluate_online(test, warm, offline, similar, popular_items, settings, items)
+        if similar is not None
+        else {"skipped": "no similar-tracks table was given"}
+    )
+    if "users" in online_section:
+        online_section["offline_list"] = offline_name
+
+    return {
+        "split_date": split.split_date.isoformat(),
+        "ks": list(ks),
+        "n_items": n_items,
+        "warm": {"users": len(warm), "models": warm_models},
+        "cold": cold_section,
+        "online": online_section,
+        "summary": summarise(warm_models, max_k),
+    }
+
+
+def score_list(
+    recs: pl.DataFrame, truth: pl.DataFrame, train: pl.DataFrame, items: pl.DataFrame,
+    ks: tuple[int, ...], users: np.ndarray, n_items: int,
+) -> dict[str, float]:
+    """Ranking metrics at each k plus novelty, coverage and diversity at the largest k."""
+    k = max(ks)
+    out = M.ranking_metrics(recs, truth, ks, users)
+    out[f"novelty@{k}"] = M.novelty_at_k(recs, train, k, users)
+    out[f"coverage@{k}"] = M.item_coverage_at_k(recs, k, users, max(n_items, 1))
+    if "genre_ids" in items.columns or C.Genres in items.columns:
+        column = "genre_ids" if "genre_ids" in items.columns else C.Genres
+        out[f"diversity@{k}"] = M.genre_diversity_at_k(recs, items, k, users, column)
+    return out
+
+
+def summarise(models: dict[str, dict[str, float]], k: int) -> dict[str, Any]:
+    """Best baseline by NDCG@k and the ranker's ratio to it (the acceptance criterion)."""
+    key = f"ndcg@{k}"
+    baselines = {name: m[key] for name, m in models.items() if name in BASELINES}
+    if not baselines:
+        return {}
+    best = max(baselines, key=baselines.get)
+    out: dict[str, Any] = {"metric": key, "best_baseline": best, "best_baseline_value": baselines[best]}
+    if "ranker" in models:
+        out["ranker_value"] = models["ranker"][key]
+        out["ranker_over_best_baseline"] = (
+            models["ranker"][key] / baselines[best] if baselines[best] > 0 else None
+        )
+    return out
+
+
+def _ordered_items(shared: pl.DataFrame) -> np.ndarray:
+    frame = shared.sort(C.Rank) if C.Rank in shared.columns else shared
+    return frame.get_column(C.Item).to_numpy()
+
+
+def personalise(shared: pl.DataFrame, users: np.ndarray, seen: pl.DataFrame, k: int) -> pl.DataFrame:
+    """A shared ranked list as a personal one for each of ``users``: tracks they heard are skipped.
+
+    >>> shared = pl.DataFrame({"item_id": [7, 8, 9], "rank": [1, 2, 3]})
+    >>> seen = pl.DataFrame({"user_id": [1], "item_id": [7]})
+    >>> personalise(shared, np.array([1, 2]), seen, 2).rows()
+    [(1, 8, 1), (1, 9, 2), (2, 7, 1), (2, 8, 2)]
+    """
+    ordered = _ordered_items(shared)
+    users = np.asarray(users)
+    long = pl.DataFrame({
+        C.User: np.repeat(users, len(ordered)),
+        C.Item: np.tile(ordered, len(users)),
+    }).with_columns(pl.col(C.User).cast(seen.schema[C.User]), pl.col(C.Item).cast(seen.schema[C.Item]))
+    return (
+        long.join(seen, on=[C.User, C.Item], how="anti", maintain_order="left")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank))
+        .filter(pl.col(C.Rank) <= k)
+    )
+
+
+def random_lists(
+    train: pl.DataFrame, users: np.ndarray, k: int, seed: int, seen: pl.DataFrame
+) -> pl.DataFrame:
+    """``k`` tracks per user drawn uniformly (seeded) from the tracks played in train, unheard ones only."""
+    catalogue = np.sort(train.get_column(C.Item).unique().to_numpy())
+    users = np.asarray(users)
+    if len(catalogue) == 0 or len(users) == 0:
+        return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Rank: pl.Int32})
+    rng = np.random.default_rng(seed)
+    draws = 3 * k  # enough spare draws for duplicates and heard tracks in all but tiny catalogues
+    long = pl.DataFrame({
+        C.User: np.repeat(users, draws),
+        C.Item: catalogue[rng.integers(0, len(catalogue), len(users) * draws)],
+    }).with_columns(pl.col(C.User).cast(seen.schema[C.User]), pl.col(C.Item).cast(seen.schema[C.Item]))
+    return (
+        long.unique([C.User, C.Item], keep="first", maintain_order=True)
+        .join(seen, on=[C.User, C.Item], how="anti", maintain_order="left")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank))
+        .filter(pl.col(C.Rank) <= k)
+    )
+
+
+def online_split(test: pl.DataFrame, users: np.ndarray, history: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Each user's first ``history`` test listens (in listen order) and the remaining ones.
+
+    Only users of ``users`` with more than ``history`` test listens take part.
+
+    >>> test = pl.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [5, 6, 7, 8]})
+    >>> first, rest = online_split(test, np.array([1, 2]), 2)
+    >>> first.rows(), rest.rows()
+    ([(1, 5, 1), (1, 6, 2)], [(1, 7)])
+    """
+    ordered = (
+        test.filter(pl.col(C.User).is_in(pl.Series(np.asarray(users)).implode()))
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias("_nth"))
+        .filter(pl.len().over(C.User) > history)
+    )
+    first = ordered.filter(pl.col("_nth") <= history).select(C.User, C.Item, "_nth")
+    rest = ordered.filter(pl.col("_nth") > history).select(C.User, C.Item).unique(maintain_order=True)
+    return first, rest
+
+
+def evaluate_online(
+    test: pl.DataFrame, warm: np.ndarray, offline: pl.DataFrame, similar: pl.DataFrame,
+    popular: np.ndarray, settings: Settings, items: pl.DataFrame,
+) -> dict[str, Any]:
+    """Online-only, offline-only and blended lists scored on the listens after the online history."""
+    ks = tuple(sorted(settings.evaluation.ks))
+    k = max(ks)
+    first, rest = online_split(test, warm, settings.evaluation.online_history)
+    users = np.sort(first.get_column(C.User).unique().to_numpy())
+    neighbours = _neighbour_lists(similar, k)
+    offline_lists = _lists(offline, users, k)
+    popular_list = [int(i) for i in popular]
+    rows_online, rows_blend = [], []
+    for user, events in _lists_newest_first(first):
+        near = [neighbours.get(e, ((), ())) for e in events]
+        online = combine_online(near, k, exclude=events)
+        personal = offline_lists.get(user, [])
+        blended = blend(personal or popular_list, online, k, backfill=popular_list, exclude=events)
+        rows_online += [(user, item, r) for r, item in enumerate(online, 1)]
+        rows_blend += [(user, item, r) for r, item in enumerate(blended, 1)]
+    schema = {C.User: pl.Int64, C.Item: pl.Int64, C.Rank: pl.Int64}
+    frames = {
+        "online": pl.DataFrame(rows_online, schema=schema, orient="row"),
+        "offline": pl.DataFrame([(u, i, r) for u, lst in offline_lists.items() for r, i in enumerate(lst, 1)],
+                                schema=schema, orient="row"),
+        "blended": pl.DataFrame(rows_blend, schema=schema, orient="row"),
+    }
+    n_items = max(int(items.height), 1)
+    models = {}
+    for name, frame in frames.items():
+        models[name] = M.ranking_metrics(frame, rest, ks, users)
+        models[name][f"coverage@{k}"] = M.item_coverage_at_k(frame, k, users, n_items)
+    return {"users": len(users), "history": settings.evaluation.online_history, "models": models}
+
+
+def _neighbour_lists(similar: pl.DataFrame, k: int) -> dict[int, tuple[list[int], list[float]]]:
+    grouped = (
+        similar.sort([C.Item1, C.Score], descending=[False, True], maintain_order=True)
+        .group_by(C.Item1, maintain_order=True)
+        .agg(pl.col(C.Item2).head(k), pl.col(C.Score).head(k))
+    )
+    return {
+        int(i): (list(a), list(s))
+        for i, a, s in zip(grouped.get_column(C.Item1).to_list(), grouped.get_column(C.Item2).to_list(),
+                           grouped.get_column(C.Score).to_list(), strict=True)
+    }
+
+
+def _lists(recs: pl.DataFrame, users: np.ndarray, k: int) -> dict[int, list[int]]:
+    top = M.top_k(recs, k, users).group_by(C.User).agg(pl.col(C.Item).sort_by("_pos"))
+    return {int(u): [int(i) for i in lst] for u, lst in top.iter_rows()}
+
+
+def _lists_newest_first(first: pl.DataFrame) -> list[tuple[int, list[int]]]:
+    """The online history of each user as the events service returns it: newest first."""
+    grouped = (
+        first.sort([C.User, "_nth"], descending=[False, True])
+        .group_by(C.User, maintain_order=True)
+        .agg(pl.col(C.Item))
+    )
+    return [(int(u), [int(i) for i in lst]) for u, lst in grouped.iter_rows()]
+

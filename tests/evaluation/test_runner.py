@@ -1,0 +1,110 @@
+import json
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from musicrec.config import load_settings
+from musicrec.evaluation.report import render_markdown
+from musicrec.evaluation.runner import evaluate, online_split, personalise, random_lists
+from musicrec.pipeline.split import time_split
+
+T0 = datetime(2022, 12, 1)
+SPLIT = datetime(2022, 12, 16)
+
+
+def events_frame(rows):
+    return pl.DataFrame(
+        [(u, i, T0 + timedelta(days=d)) for u, i, d in rows],
+        schema={"user_id": pl.Int32, "item_id": pl.Int32, "started_at": pl.Datetime("us")}, orient="row",
+    )
+
+
+# user 1: warm, heard 7 and 8 in train; test listens 1, 2, 3 (the online history), then 4, 5
+# user 2: warm, heard 1 in train; one test listen (too few for the online path)
+# user 3: cold (test listens only)
+EVENTS = events_frame([
+    (1, 7, 0), (1, 8, 1), (1, 1, 20), (1, 2, 20), (1, 3, 21), (1, 4, 22), (1, 5, 23),
+    (2, 1, 2), (2, 9, 20),
+    (3, 4, 25), (3, 8, 25),
+])
+ITEMS = pl.DataFrame({"item_id": list(range(1, 10)),
+                      "genre_ids": [[1], [1], [2], [2], [3], [3], [1], [2], [3]]})
+SIMILAR = pl.DataFrame({
+    "item_id_1": [3, 3, 2, 1], "item_id_2": [4, 9, 5, 4], "score": [0.9, 0.5, 0.8, 0.1],
+})
+SETTINGS = load_settings(evaluation={"ks": (1, 2), "online_history": 3}, popular={"n": 5, "recent_days": 7})
+
+
+def test_online_split_keeps_listen_order_and_needs_more_than_history():
+    first, rest = online_split(time_split(EVENTS, SPLIT).test, np.array([1, 2]), 3)
+    assert first.rows() == [(1, 1, 1), (1, 2, 2), (1, 3, 3)]
+    assert sorted(rest.rows()) == [(1, 4), (1, 5)]
+
+
+def test_personalise_skips_heard_tracks():
+    seen = pl.DataFrame({"user_id": [1, 1], "item_id": [7, 9]},
+                        schema={"user_id": pl.Int32, "item_id": pl.Int32})
+    shared = pl.DataFrame({"item_id": [9, 7, 8, 6], "rank": [1, 2, 3, 4]})
+    out = personalise(shared, np.array([1, 2]), seen, 2)
+    assert out.rows() == [(1, 8, 1), (1, 6, 2), (2, 9, 1), (2, 7, 2)]
+
+
+def test_random_lists_are_seeded_and_unheard():
+    split = time_split(EVENTS, SPLIT)
+    seen = split.train.select("user_id", "item_id").unique()
+    a = random_lists(split.train, np.array([1, 2]), 2, 7, seen)
+    assert a.equals(random_lists(split.train, np.array([1, 2]), 2, 7, seen))
+    assert a.join(seen, on=["user_id", "item_id"], how="semi").height == 0
+
+
+def test_evaluate_tiny_literal_case():
+    split = time_split(EVENTS, SPLIT)
+    assert split.warm_users.tolist() == [1, 2] and split.cold_users.tolist() == [3]
+    # offline lists: user 1 gets [9, 5, 6], user 2 nothing (counts as zero)
+    als = pl.DataFrame({"user_id": [1, 1, 1], "item_id": [9, 5, 6], "rank": [1, 2, 3]})
+    out = evaluate(split, {"als": als}, ITEMS, SETTINGS, similar=SIMILAR)
+    json.dumps(out)  # JSON-serialisable
+
+    warm = out["warm"]
+    assert warm["users"] == 2
+    assert set(warm["models"]) == {"random", "top_popular", "recent_popular", "als"}
+    # als @2 on the warm users: user 1 truth {1,2,3,4,5}, list [9, 5] -> 1 hit; user 2 -> 0
+    assert warm["models"]["als"]["precision@2"] == pytest.approx((1 / 2 + 0) / 2)
+    assert warm["models"]["als"]["recall@2"] == pytest.approx((1 / 5 + 0) / 2)
+
+    # popular in train: 1 (2 plays), then 7, 8 (1 play each, smaller id first): cold user 3 heard 8
+    assert out["cold"]["users"] == 1
+    assert out["cold"]["models"]["top_popular"]["hit_rate@100"] == 1.0
+    assert out["cold"]["models"]["top_popular"]["precision@2"] == 0.0  # [1, 7]
+
+    online = out["online"]
+    assert online["users"] == 1 and online["offline_list"] == "als"
+    # events newest first [3, 2, 1]; scores: 4 = 0.9 + 0.25 * 0.1, 9 = 0.5, 5 = 0.5 * 0.8 -> [4, 9]
+    # remaining listens {4, 5}
+    assert online["models"]["online"]["precision@1"] == 1.0
+    assert online["models"]["online"]["ndcg@2"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
+    # offline [9, 5]: hit at 2
+    assert online["models"]["offline"]["precision@1"] == 0.0
+    assert online["models"]["offline"]["precision@2"] == 0.5
+    # blended: offline 9, online 4 -> [9, 4]
+    assert online["models"]["blended"]["precision@1"] == 0.0
+    assert online["models"]["blended"]["precision@2"] == 0.5
+
+    text = render_markdown(out)
+    assert "| als |" in text and "Online path" in text and "ndcg@2" in text
+
+
+def test_evaluate_without_similar_skips_online_and_summarises_ranker():
+    split = time_split(EVENTS, SPLIT)
+    ranker = pl.DataFrame({"user_id": [1, 2], "item_id": [4, 9], "rank": [1, 1]})
+    out = evaluate(split, {"ranker": ranker}, ITEMS, SETTINGS)
+    assert "skipped" in out["online"]
+    assert out["warm"]["models"]["ranker"]["precision@1"] == 1.0
+    summary = out["summary"]
+    # user 1: hit at 1 of 5 relevant -> 1 / (1 + 1/log2 3); user 2: hit at 1 of 1 relevant -> 1
+    expected = (1 / (1 + 1 / np.log2(3)) + 1.0) / 2
+    assert summary["metric"] == "ndcg@2" and summary["ranker_value"] == pytest.approx(expected)
+    assert summary["best_baseline"] in {"random", "top_popular", "recent_popular"}
+    assert "Skipped" in render_markdown(out)
