@@ -9,6 +9,7 @@ split step saves the split date, later steps re-apply it to ``events.parquet``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -164,12 +165,20 @@ def evaluate_step(ctx: Context) -> dict[str, int] | None:
     if evaluate is None:
         log.warning("step evaluate skipped: no evaluation runner; metrics.json not written")
         return None
-    recs = {"top_popular": ctx.artifact(A.TOP_POPULAR), "als": ctx.artifact(A.PERSONAL_ALS)}
+    recs = {
+        "top_popular": ctx.artifact(A.TOP_POPULAR),
+        "recent_popular": ctx.artifact(A.TOP_RECENT),
+        "als": ctx.artifact(A.PERSONAL_ALS),
+    }
     if _ranker_ran(ctx):
         recs["ranker"] = ctx.artifact(A.RANKER_RECS)
-    metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings)
+    extra = {}
+    if "similar" in inspect.signature(evaluate).parameters:  # enables the online-path metrics
+        extra["similar"] = ctx.artifact(A.SIMILAR)
+    metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings, **extra)
     ctx.store.write_json(A.METRICS_JSON, metrics)
-    ctx.store.write_text(A.METRICS_MD, metrics_markdown(metrics))
+    render = _optional("musicrec.evaluation.report", "render_markdown") or metrics_markdown
+    ctx.store.write_text(A.METRICS_MD, render(metrics))
     ctx.cache["metrics"] = metrics
     return {A.METRICS_JSON: len(metrics)}
 
@@ -197,7 +206,8 @@ def export_step(ctx: Context) -> dict[str, int]:
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
-    """A readable rendering of the metrics document: a table when it maps model -> {metric: value}."""
+    """Fallback rendering (when the evaluation report module is absent): a table for every
+    model -> {metric: value} section, the rest verbatim."""
     tables = {k: v for k, v in metrics.items() if isinstance(v, dict) and all(
         isinstance(x, int | float) for x in v.values())}
     lines = ["# Offline metrics", ""]
@@ -225,7 +235,8 @@ STEPS: tuple[Step, ...] = (
     Step("ranker", ranker_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE), inputs=(A.SPLIT,),
          outputs=(A.RANKER_RECS,), doc="CatBoost two-stage ranker (skipped if not available)"),
     Step("evaluate", evaluate_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
-         inputs=(A.SPLIT, A.TOP_POPULAR, A.PERSONAL_ALS), outputs=(A.METRICS_JSON, A.METRICS_MD),
+         inputs=(A.SPLIT, A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.SIMILAR),
+         outputs=(A.METRICS_JSON, A.METRICS_MD),
          doc="offline metrics on the test period (skipped if not available)"),
     Step("export", export_step, prepared=(A.ITEMS_FILE,), inputs=(A.PERSONAL_ALS,),
          outputs=(A.RECOMMENDATIONS, A.ITEMS), doc="final recommendations + items for the services"),

@@ -149,16 +149,18 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "score": pl.Series(list(range(6, 0, -1)) * len(users), dtype=pl.Float32),
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
-    def fake_evaluate(split, recs, items, settings_):
+    def fake_evaluate(split, recs, items, settings_, similar=None):
         calls["evaluated"] = sorted(recs)
+        calls["similar_rows"] = similar.height
         return {"als": {"ndcg@10": 0.5}, "ranker": {"ndcg@10": 0.25}}
 
-    fakes = {"train_and_recommend": fake_ranker, "evaluate": fake_evaluate}
+    fakes = {"train_and_recommend": fake_ranker, "evaluate": fake_evaluate, "render_markdown": None}
     monkeypatch.setattr(steps_module, "_optional", lambda module, attr: fakes[attr])
     store = LocalArtifactStore(tmp_path)
     manifest = run_pipeline(settings, prepared_dir=prepared, store=store, show_progress=False)
     assert calls["ranker_train_max"] < datetime(2022, 12, 20)  # the ranker sees the train period only
-    assert calls["evaluated"] == ["als", "ranker", "top_popular"]
+    assert calls["evaluated"] == ["als", "ranker", "recent_popular", "top_popular"]
+    assert calls["similar_rows"] == store.read_parquet("similar.parquet").height
     assert manifest["metrics"]["ranker"]["ndcg@10"] == 0.25
     assert store.read_json("metrics.json") == manifest["metrics"]
     assert "| ranker | 0.25 |" in store.path("metrics.md").read_text()
