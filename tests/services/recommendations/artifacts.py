@@ -1,6 +1,6 @@
 """Tiny literal artifacts with hand-computed answers, shared by the unit and integration tests.
 
-Users: 1 and 2 are warm (personal lists), 99 is cold. Items 5xx are what users listen to online;
+Users: 1, 2 and 3 are warm (personal lists), 99 is cold. Items 5xx are what users listen to online;
 their similar tracks are chosen so the expected online and blended answers can be worked out by hand
 (see the tests).
 """
@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 
 WARM_USER = 1
 WARM_USER_2 = 2
+WARM_USER_3 = 3
 COLD_USER = 99
-PERSONAL = {WARM_USER: [101, 102, 103, 104, 105], WARM_USER_2: [103, 106]}
+PERSONAL = {WARM_USER: [101, 102, 103, 104, 105], WARM_USER_2: [103, 106], WARM_USER_3: [105, 101]}
 POPULAR = [201, 202, 103, 203, 204, 205]  # 103 is also personal: backfill must skip it
 SIMILAR = {
     500: [(301, 0.9), (302, 0.6), (101, 0.5)],

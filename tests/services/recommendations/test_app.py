@@ -285,5 +285,5 @@ def test_ready_reports_unreachable_neighbours(tmp_path, neighbours):
     checks = ready.json()["checks"]
     assert ready.status_code == 503
     assert ready.json()["error"]["key"] == "not_ready"
-    assert checks["artifacts"] == {"ok": True, "detail": "recommendations.parquet: 2 users; 6 popular"}
+    assert checks["artifacts"] == {"ok": True, "detail": "recommendations.parquet: 3 users; 6 popular"}
     assert checks["events"]["ok"] is False and checks["features"]["ok"] is False
