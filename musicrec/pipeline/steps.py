@@ -64,6 +64,7 @@ class Context:
             saved = self.store.read_json(A.SPLIT)
             cut = datetime.fromisoformat(saved["split_date"])
             self.cache["split"] = time_split(self.prepared(A.EVENTS_FILE), cut)
+            self.cache.pop(A.EVENTS_FILE)  # train + test hold every row: don't keep a third copy
         return self.cache["split"]
 
     def als(self) -> AlsRecommender:
@@ -89,6 +90,7 @@ def split_step(ctx: Context) -> dict[str, int]:
     cfg = ctx.settings.split
     split = time_split(ctx.prepared(A.EVENTS_FILE), cfg.split_date, cfg.test_fraction)
     ctx.cache["split"] = split
+    ctx.cache.pop(A.EVENTS_FILE)
     summary = {
         "split_date": split.split_date.isoformat(),
         "derived_from_data": cfg.split_date is None,
