@@ -56,12 +56,17 @@ class SimilarIndex:
             item_2 = item_2.astype(np.int64)
         if not np.issubdtype(score.dtype, np.floating):
             score = score.astype(np.float32)
-        # lexsort sorts by the last key first; the row number makes the order fully deterministic.
-        order = np.lexsort((np.arange(len(item_1)), -score, item_1))
-        item_1, item_2, score = item_1[order], item_2[order], score[order]
-        keys, starts = np.unique(item_1, return_index=True)
+        same = item_1[1:] == item_1[:-1]
+        # The pipeline writes the file already in this order: checking it costs ~25 ms on 10M rows,
+        # sorting ~3 s.
+        if not np.all((item_1[1:] > item_1[:-1]) | (same & (score[1:] <= score[:-1]))):
+            # lexsort sorts by the last key first; the row number makes ties keep the input order.
+            order = np.lexsort((np.arange(len(item_1)), -score, item_1))
+            item_1, item_2, score = item_1[order], item_2[order], score[order]
+            same = item_1[1:] == item_1[:-1]
+        starts = np.flatnonzero(np.concatenate(([len(item_1) > 0], ~same)))
         offsets = np.append(starts, len(item_1)).astype(np.int64)
-        return cls(keys, offsets, item_2, score)
+        return cls(item_1[starts], offsets, item_2, score)
 
     @classmethod
     def from_parquet(cls, path: Path | str) -> SimilarIndex:

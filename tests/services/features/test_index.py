@@ -59,3 +59,15 @@ def test_missing_and_unreadable_files(tmp_path):
     (tmp_path / "bad.parquet").write_text("not parquet")
     with pytest.raises(SimilarArtifactError, match="not a readable parquet file"):
         SimilarIndex.from_parquet(tmp_path / "bad.parquet")
+
+
+def test_lookup_matches_a_naive_scan_on_random_pairs():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n = int(rng.integers(0, 30))
+        item_1, item_2 = rng.integers(0, 6, n), rng.integers(0, 100, n)
+        score = rng.integers(0, 4, n) / 4  # many ties
+        index = SimilarIndex.build(item_1, item_2, score)
+        for query in range(7):
+            rows = sorted((-score[j], j, item_2[j]) for j in range(n) if item_1[j] == query)[:5]
+            assert index.lookup(query, 5) == ([int(r[2]) for r in rows], [float(-r[0]) for r in rows])
