@@ -54,6 +54,11 @@ demo: data-demo prepare
 	else \
 		$(MAKE) --no-print-directory train; \
 	fi
+	$(MAKE) --no-print-directory serve
+
+# The three services (ports from config.ini [urls]) until Ctrl-C; then try `python test_service.py`.
+serve: install
+	MUSICREC_PATHS__ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(PY) -m musicrec serve
 
 # MovieLens 100k, taken from the recbole wheel on PyPI (no need to install recbole).
 data-movielens: install

@@ -1,0 +1,204 @@
+"""``python -m musicrec serve``: the three services as uvicorn processes, until Ctrl-C.
+
+Ports come from ``[urls]``; each service is started with ``uvicorn --factory`` on its ``create_app`` so
+settings (``config.ini`` and ``MUSICREC_*``) are read by the children exactly as by
+``uvicorn recommendations_service:app``. Each child runs in its own process group: on Ctrl-C or SIGTERM
+the command terminates every group it started and waits for it, so no process is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+import httpx
+import pyarrow.parquet as pq
+
+from musicrec.columns import Columns as C
+from musicrec.config import Settings, load_settings
+
+REQUIRED_ARTIFACTS = (("recommendations.parquet", "personal_als.parquet"), ("top_popular.parquet",),
+                      ("similar.parquet",))
+
+
+@dataclass
+class Service:
+    """One service to run: its factory, where it listens, and its process once started."""
+
+    name: str
+    factory: str
+    url_key: str
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def services_of(settings: Settings) -> list[Service]:
+    """Events and features first: the recommendations service is ready only when they answer."""
+    urls = settings.urls
+    return [
+        Service("events", "musicrec.services.events:create_app", "events_store_url", urls.events_store_url),
+        Service("features", "musicrec.services.features:create_app", "features_store_url",
+                urls.features_store_url),
+        Service("recommendations", "musicrec.services.recommendations.app:create_app", "recommendations_url",
+                urls.recommendations_url),
+    ]
+
+
+def check_artifacts(artifacts_dir: Path) -> None:
+    """Raise a one-line error naming the missing files (one of each tuple must exist)."""
+    missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS
+               if not any((artifacts_dir / name).exists() for name in names)]
+    if missing:
+        raise click.ClickException(
+            f"missing artifacts in {artifacts_dir.resolve()}: {', '.join(missing)}; "
+            "run `python -m musicrec train` (or `make demo`) first"
+        )
+
+
+def check_port_free(service: Service) -> None:
+    """Raise a one-line error when something already listens on the service's port."""
+    host, port = service.host_port
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            env = "MUSICREC_URLS__" + service.url_key.upper()
+            raise click.ClickException(
+                f"cannot start the {service.name} service: {host}:{port} is not available ({exc.strerror}); "
+                f"stop what listens there or change [urls] {service.url_key} in config.ini (or {env})"
+            ) from None
+
+
+def start(service: Service, workers: int, access_log: bool) -> None:
+    host, port = service.host_port
+    argv = [sys.executable, "-m", "uvicorn", service.factory, "--factory",
+            "--host", host, "--port", str(port), "--workers", str(workers)]
+    if not access_log:
+        argv.append("--no-access-log")
+    # Own process group: Ctrl-C reaches only this command, which then stops each group in order.
+    service.process = subprocess.Popen(argv, start_new_session=True)
+
+
+def wait_ready(service: Service, timeout_s: float) -> None:
+    """Poll ``GET /ready`` until 200; raise naming the service and the last answer otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        assert service.process is not None
+        if service.process.poll() is not None:
+            raise click.ClickException(
+                f"the {service.name} service exited with code {service.process.returncode} "
+                "(see its log above)"
+            )
+        try:
+            response = httpx.get(f"{service.url}/ready", timeout=2.0)
+            if response.status_code == 200:
+                return
+            last = response.text[:300]
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.2)
+    raise click.ClickException(f"the {service.name} service at {service.url} is not ready after "
+                               f"{timeout_s:g} s: {last}")
+
+
+def stop_all(services: list[Service], timeout_s: float = 10.0) -> None:
+    """SIGTERM every started process group, then SIGKILL what is still alive after ``timeout_s``."""
+    started = [s for s in services if s.process is not None and s.process.poll() is None]
+    for service in started:
+        _signal_group(service, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for service in started:
+        assert service.process is not None
+        try:
+            service.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(service, signal.SIGKILL)
+            service.process.wait()
+
+
+def _signal_group(service: Service, sig: signal.Signals) -> None:
+    assert service.process is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(service.process.pid, sig)
+
+
+def examples(settings: Settings) -> list[str]:
+    """``test_service.py`` commands with a real warm user and items that have similar tracks."""
+    artifacts_dir = settings.paths.artifacts_dir
+    offline = next(artifacts_dir / name for name in REQUIRED_ARTIFACTS[0] if (artifacts_dir / name).exists())
+    users = pq.ParquetFile(offline).read_row_group(0, columns=[C.User]).column(C.User).to_numpy()
+    similar = pq.ParquetFile(artifacts_dir / "similar.parquet").read_row_group(0, columns=[C.Item1])
+    items = list(dict.fromkeys(similar.column(C.Item1).to_pylist()))[:3]
+    user = int(users.min()) if len(users) else 1
+    lines = [
+        "python test_service.py",
+        f"python test_service.py --offline --user_id {user} --k 10",
+        *(f"python test_service.py --add_online --user_id {user} --item_id {item}" for item in items),
+        f"python test_service.py --online --user_id {user} --k 10",
+        f"python test_service.py --blended --user_id {user} --k 10",
+    ]
+    return lines
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("serve")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="uvicorn workers per service")
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, type=click.FloatRange(1),
+              help="seconds to wait for each service to become ready")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="print one line per request")
+def serve_command(workers: int, timeout_s: float, access_log: bool) -> None:
+    """Run the events, features and recommendations services until Ctrl-C."""
+    settings = load_settings()
+    check_artifacts(settings.paths.artifacts_dir)
+    services = services_of(settings)
+    for service in services:
+        check_port_free(service)
+    # SIGINT too: a command started in the background by a shell inherits SIGINT ignored.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for service in services:
+            start(service, workers, access_log)
+            wait_ready(service, timeout_s)
+            click.echo(f"{service.name:>15} service ready at {service.url}")
+        click.echo("\nTry (in another terminal):\n  " + "\n  ".join(examples(settings)))
+        click.echo("\nPress Ctrl-C to stop the three services.")
+        while True:
+            for service in services:
+                assert service.process is not None
+                if service.process.poll() is not None:
+                    raise click.ClickException(
+                        f"the {service.name} service exited with code {service.process.returncode}; "
+                        "stopping the others"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        click.echo("\nstopping the services ...")
+    finally:
+        # A second Ctrl-C must not abort the clean-up half way and leave processes behind.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        stop_all(services)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("stopped")

@@ -1,0 +1,100 @@
+"""``python -m musicrec serve``: clear errors before starting, and a full start / Ctrl-C cycle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from musicrec.services.cli import serve_command
+from musicrec.services.common.testing import free_port
+from tests.services.recommendations.artifacts import write_artifacts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
+    return {
+        "MUSICREC_PATHS__ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3"),
+        "MUSICREC_EVENTS__BACKEND": "sqlite",
+        "MUSICREC_URLS__RECOMMENDATIONS_URL": f"http://127.0.0.1:{ports['recommendations']}",
+        "MUSICREC_URLS__FEATURES_STORE_URL": f"http://127.0.0.1:{ports['features']}",
+        "MUSICREC_URLS__EVENTS_STORE_URL": f"http://127.0.0.1:{ports['events']}",
+    }
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {name: free_port() for name in ("recommendations", "features", "events")}
+
+
+def test_missing_artifacts_is_a_clear_error(tmp_path, ports):
+    (tmp_path / "artifacts").mkdir()
+    result = CliRunner().invoke(serve_command, [], env=_env(tmp_path, ports))
+    assert result.exit_code == 1
+    assert "missing artifacts in" in result.output
+    files = "recommendations.parquet or personal_als.parquet, top_popular.parquet, similar.parquet"
+    assert files in result.output
+    assert "python -m musicrec train" in result.output
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, ports):
+    write_artifacts(tmp_path / "artifacts")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports["features"]))
+        busy.listen()
+        result = CliRunner().invoke(serve_command, [], env=_env(tmp_path, ports))
+    assert result.exit_code == 1
+    message = f"cannot start the features service: 127.0.0.1:{ports['features']} is not available"
+    assert message in result.output
+    assert "MUSICREC_URLS__FEATURES_STORE_URL" in result.output
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
+    write_artifacts(tmp_path / "artifacts")
+    env = {**os.environ, **_env(tmp_path, ports)}
+    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        assert "Press Ctrl-C" in output, output
+        assert f"recommendations service ready at http://127.0.0.1:{ports['recommendations']}" in output
+        assert "python test_service.py --offline --user_id 1 --k 10" in output  # the first warm user
+        assert "python test_service.py --add_online --user_id 1 --item_id 500" in output
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 3
+        url = f"http://127.0.0.1:{ports['recommendations']}"
+        assert httpx.post(f"{url}/recommendations_offline", params={"user_id": 1, "k": 2}).json()["recs"] == [
+            101, 102
+        ]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        assert "stopped" in process.stdout.read()
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == []
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url)
+    finally:
+        if process.poll() is None:
+            process.kill()
