@@ -21,9 +21,8 @@ from urllib.parse import urlsplit
 
 import click
 import httpx
-import pyarrow.parquet as pq
 
-from musicrec.columns import Columns as C
+from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
 
 REQUIRED_ARTIFACTS = (("recommendations.parquet", "personal_als.parquet"), ("top_popular.parquet",),
@@ -140,12 +139,8 @@ def _signal_group(service: Service, sig: signal.Signals) -> None:
 
 def examples(settings: Settings) -> list[str]:
     """``test_service.py`` commands with a real warm user and items that have similar tracks."""
-    artifacts_dir = settings.paths.artifacts_dir
-    offline = next(artifacts_dir / name for name in REQUIRED_ARTIFACTS[0] if (artifacts_dir / name).exists())
-    users = pq.ParquetFile(offline).read_row_group(0, columns=[C.User]).column(C.User).to_numpy()
-    similar = pq.ParquetFile(artifacts_dir / "similar.parquet").read_row_group(0, columns=[C.Item1])
-    items = list(dict.fromkeys(similar.column(C.Item1).to_pylist()))[:3]
-    user = int(users.min()) if len(users) else 1
+    picked = pick_examples(settings.paths.artifacts_dir, n_users=1)
+    user, items = (picked.warm_users or [1])[0], picked.items
     lines = [
         "python test_service.py",
         f"python test_service.py --offline --user_id {user} --k 10",
