@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from musicrec.services.common import K10, ItemId, StorageUnavailable, UserId
+from musicrec.services.common import K10, ItemId, StorageUnavailable, UserId, error_body
 from musicrec.services.events.dependencies import EventStoreDep, TokenChecked
 
 router = APIRouter(tags=["events"])
@@ -27,7 +27,15 @@ def _count_storage_error(request: Request, operation: str) -> None:
     ).labels(operation).inc()
 
 
-@router.post("/put", response_model=PutResponse)
+_UNAUTHORIZED = {
+    401: {
+        "description": "missing or wrong bearer token (only when [events] token is set)",
+        "content": {"application/json": {"example": error_body("unauthorized", "the bearer token is wrong")}},
+    }
+}
+
+
+@router.post("/put", response_model=PutResponse, responses=_UNAUTHORIZED)
 async def put(
     request: Request, user_id: UserId, item_id: ItemId, store: EventStoreDep, _: TokenChecked
 ) -> PutResponse:

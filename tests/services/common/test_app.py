@@ -181,3 +181,17 @@ def test_dependency_override_replaces_k():
     app.dependency_overrides[get_settings] = lambda: load_settings(serving={"max_k": 500})
     with TestClient(app) as c:
         assert c.post("/echo?user_id=1&item_id=2&k=400").json()["k"] == 400
+
+
+@pytest.mark.parametrize("module", ["musicrec.services.events", "musicrec.services.features"])
+def test_openapi_documents_parameters_and_error_envelope(module, tmp_path):
+    import importlib
+
+    settings = load_settings(paths={"artifacts_dir": tmp_path}, events={"sqlite_path": tmp_path / "e.db"})
+    app = importlib.import_module(module).create_app(settings)
+    with TestClient(app) as c:
+        schema = c.get("/openapi.json").json()
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    params = {p["name"] for op in operations for p in op.get("parameters", [])}
+    assert {"k"} <= params
+    assert any("422" in op["responses"] for op in operations)
