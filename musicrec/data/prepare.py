@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from musicrec.columns import Columns, Raw
 from musicrec.data.catalog import ITEMS_SCHEMA, build_items, check_int32
-from musicrec.data.schema import RawData, exit_2_on_raw_data_error, validate_raw
+from musicrec.data.schema import RawData, RawDataError, exit_2_on_raw_data_error, validate_raw
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,12 @@ def prepare(
 
     log.info("building items from %s and %s", raw.tracks.path.name, raw.catalog_names.path.name)
     items, catalog = build_items(raw, keep_incomplete)
+    if items.height == 0:
+        # An empty catalogue would only fail later, in training, with a less helpful message.
+        raise RawDataError(
+            f"{raw.tracks.spec.filename}: none of the {catalog.tracks:,} tracks has all of "
+            f"{', '.join(catalog.required)}; --keep-incomplete keeps them"
+        )
     report.tracks_in = catalog.tracks
     report.items = items.height
     report.dropped_incomplete_tracks = catalog.tracks - items.height

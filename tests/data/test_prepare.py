@@ -2,12 +2,14 @@ import datetime as dt
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from musicrec.cli import main
 from musicrec.data.prepare import prepare
+from musicrec.data.schema import RawDataError
 from tests.data.fixtures.raw import CATALOG_NAMES, INTERACTIONS, TRACKS, write_raw
 
 D = dt.datetime
@@ -101,7 +103,7 @@ def test_output_is_byte_identical_and_independent_of_user_parts(tmp_path):
 
 
 def test_unnamed_ids_get_placeholder_names(tmp_path):
-    catalog = CATALOG_NAMES.filter(pa.compute.not_equal(CATALOG_NAMES["name"], "jazz"))
+    catalog = CATALOG_NAMES.filter(pc.not_equal(CATALOG_NAMES["name"], "jazz"))
     report = prepare(write_raw(tmp_path / "raw", catalog_names=catalog), tmp_path / "out")
     items = {row["item_id"]: row for row in rows(tmp_path / "out" / "items.parquet")}
     assert items[5]["genres"] == ["genre 3"] and items[5]["genre_ids"] == [3]
@@ -126,8 +128,6 @@ def test_timezone_aware_and_date_times_become_naive_utc_us(tmp_path, dtype):
 
 
 def test_duplicate_track_ids_are_refused(tmp_path):
-    from musicrec.data.schema import RawDataError
-
     expected = r"^tracks.parquet: column 'track_id': expected unique ids, found 1 repeated \(e.g. 5\)$"
     with pytest.raises(RawDataError, match=expected):
         prepare(write_raw(tmp_path / "raw", tracks=pa.concat_tables([TRACKS, TRACKS.slice(0, 1)])),
@@ -161,3 +161,10 @@ def test_cli_raw_errors_are_one_line_exit_2(tmp_path, replace, message):
     assert result.output.startswith(message)
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert not (tmp_path / "out" / "events.parquet").exists()
+
+
+def test_no_complete_track_is_an_error(tmp_path):
+    catalog = CATALOG_NAMES.filter(pc.not_equal(CATALOG_NAMES["type"], "track"))
+    expected = r"^tracks.parquet: none of the 5 tracks has all of name, artists, albums, genres; --keep-inc"
+    with pytest.raises(RawDataError, match=expected):
+        prepare(write_raw(tmp_path / "raw", catalog_names=catalog), tmp_path / "out")

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -116,7 +117,7 @@ def test_unknown_track_references_are_counted(tmp_path):
 
 
 def test_references_clean(tmp_path):
-    interactions = INTERACTIONS.filter(pa.compute.not_equal(INTERACTIONS["track_id"], 99))
+    interactions = INTERACTIONS.filter(pc.not_equal(INTERACTIONS["track_id"], 99))
     pq.write_table(interactions, write_raw(tmp_path) / "interactions.parquet")
     report = check_references(validate_raw(tmp_path))
     assert (report.interactions, report.unknown_track_interactions, report.unknown_tracks) == (7, 0, 0)
