@@ -9,6 +9,7 @@ the command terminates every group it started and waits for it, so no process is
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -90,7 +91,15 @@ def start(service: Service, workers: int, access_log: bool) -> None:
     if not access_log:
         argv.append("--no-access-log")
     # Own process group: Ctrl-C reaches only this command, which then stops each group in order.
-    service.process = subprocess.Popen(argv, start_new_session=True)
+    service.process = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the child (Linux): get SIGTERM when this command dies, even by SIGKILL, so none is orphaned."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def wait_ready(service: Service, timeout_s: float) -> None:

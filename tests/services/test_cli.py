@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,6 +68,7 @@ def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
     env = {**os.environ, **_env(tmp_path, ports)}
     process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    children: list[psutil.Process] = []
     try:
         lines = []
         deadline = time.monotonic() + 90
@@ -96,5 +98,39 @@ def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
         with pytest.raises(httpx.ConnectError):
             httpx.get(url)
     finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_services_die_with_a_killed_serve(tmp_path, ports):
+    """Even SIGKILL of the command (no clean-up possible) leaves no orphan service behind."""
+    write_artifacts(tmp_path / "artifacts")
+    env = {**os.environ, **_env(tmp_path, ports)}
+    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    children: list[psutil.Process] = []
+    try:
+        for line in process.stdout:
+            if "events service ready" in line:
+                break
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children
+        process.kill()
+        process.wait(10)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == []
+    finally:
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         if process.poll() is None:
             process.kill()
