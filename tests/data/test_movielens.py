@@ -4,8 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from musicrec.cli import main
-from musicrec.data.movielens import import_movielens
+from musicrec.data.movielens import import_movielens, movielens_command
 from musicrec.data.prepare import prepare
 from musicrec.data.schema import RawDataError, validate_raw
 
@@ -132,13 +131,13 @@ def test_recbole_missing_column(recbole_dir, tmp_path):
 
 
 def test_cli(recbole_dir, tmp_path):
-    result = CliRunner().invoke(main, ["data", "movielens", str(recbole_dir), "--out", str(tmp_path / "raw")])
+    result = CliRunner().invoke(movielens_command, [str(recbole_dir), "--out", str(tmp_path / "raw")])
     assert result.exit_code == 0, result.output
     assert "3 tracks, 5 genres, 5 listens of 2 users" in result.output
 
 
 def test_cli_without_movielens_files_exits_2(tmp_path):
-    result = CliRunner().invoke(main, ["data", "movielens", str(tmp_path), "--out", str(tmp_path / "raw")])
+    result = CliRunner().invoke(movielens_command, [str(tmp_path), "--out", str(tmp_path / "raw")])
     assert result.exit_code == 2
     assert result.output == (
         f"Error: {tmp_path}: no MovieLens files found (expected ml-100k.inter + ml-100k.item, "
