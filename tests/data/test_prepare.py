@@ -168,3 +168,26 @@ def test_no_complete_track_is_an_error(tmp_path):
     expected = r"^tracks.parquet: none of the 5 tracks has all of name, artists, albums, genres; --keep-inc"
     with pytest.raises(RawDataError, match=expected):
         prepare(write_raw(tmp_path / "raw", catalog_names=catalog), tmp_path / "out")
+
+
+def test_widened_dtypes_give_the_same_output(tmp_path):
+    tracks = TRACKS.set_column(0, "track_id", TRACKS["track_id"].cast(pa.int32())).set_column(
+        1, "albums", TRACKS["albums"].cast(pa.large_list(pa.uint32()))
+    )
+    catalog = CATALOG_NAMES.set_column(1, "type", CATALOG_NAMES["type"].dictionary_encode()).set_column(
+        2, "name", CATALOG_NAMES["name"].cast(pa.large_string())
+    )
+    interactions = INTERACTIONS.set_column(0, "user_id", INTERACTIONS["user_id"].cast(pa.int64()))
+    prepare(write_raw(tmp_path / "raw"), tmp_path / "plain")
+    prepare(write_raw(tmp_path / "wide", tracks=tracks, catalog_names=catalog, interactions=interactions),
+            tmp_path / "out")
+    for name in ("items.parquet", "events.parquet"):
+        assert pq.read_table(tmp_path / "out" / name) == pq.read_table(tmp_path / "plain" / name)
+
+
+def test_user_id_beyond_int32_is_refused(tmp_path):
+    users = pa.array([2**31, 7, 3, 7, 7, 3, 7, 3], pa.int64())
+    interactions = INTERACTIONS.set_column(0, "user_id", users)
+    expected = r"^interactions.parquet: column 'user_id': expected ids that fit int32, found 3..2147483648$"
+    with pytest.raises(RawDataError, match=expected):
+        prepare(write_raw(tmp_path / "raw", interactions=interactions), tmp_path / "out", rows_per_part=100)
