@@ -7,6 +7,9 @@ models are the package's own, configured by ``config.ini`` + ``MUSICREC_*`` vari
     .venv/bin/python bench/quality.py --prepared data/prepared --out data/quality-demo
     MUSICREC_SPLIT__SPLIT_DATE=1998-03-20 .venv/bin/python bench/quality.py \\
         --prepared data/movielens/prepared --out data/quality-ml100k
+
+Tune with ``--validation-days N``: the test period is dropped and the split moves N days earlier, so
+hyperparameters are chosen on the train period only.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +37,9 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, required=True, help="directory with events/items.parquet")
     parser.add_argument("--out", type=Path, required=True, help="where metrics.json / metrics.md go")
     parser.add_argument("--no-ranker", action="store_true", help="baselines only")
+    parser.add_argument("--validation-days", type=int, default=0,
+                        help="tune without touching the test period: drop the listens from the split date "
+                             "on and split this many days earlier instead")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -42,6 +49,11 @@ def main() -> None:
 
     start = time.perf_counter()
     split = time_split(events, settings.split.split_date, settings.split.test_fraction)
+    if args.validation_days:
+        cut = split.split_date - timedelta(days=args.validation_days)
+        split = time_split(split.train, cut)
+        logging.info("validation mode: test period = [%s, %s), never the real test period", cut,
+                     cut + timedelta(days=args.validation_days))
     popular = top_popular(split.train, settings.popular.n)
     als = AlsRecommender(settings.als).fit(split.train, show_progress=False)
     als_recs = als.recommend(als.user_ids.external, settings.als.n_recs, show_progress=False)

@@ -85,9 +85,18 @@ class Ranker(Section):
     iterations: int = Field(500, ge=1)
     depth: int = Field(6, ge=1)
     learning_rate: float = Field(0.1, gt=0)
+    loss: Literal["YetiRank", "PairLogit", "Logloss"] = "YetiRank"
+    early_stopping_rounds: int = Field(50, ge=1)
+    threads: int = Field(2, ge=1)
     label_days: int = Field(14, ge=1)
-    n_candidates: int = Field(100, ge=1)
+    windows: int = Field(1, ge=1)  # label windows stacked back in time (each refits ALS)
+    n_candidates: int = Field(100, ge=1)  # ALS candidates per user
+    recent_candidates: int = Field(50, ge=0)  # recently popular tracks per user
+    similar_candidates: int = Field(50, ge=0)  # tracks similar to the user's last listens
+    last_listens: int = Field(5, ge=1)  # how many last listens "similar to recent" looks at
     negatives_per_positive: int = Field(5, ge=1)
+    max_train_users: int = Field(20000, ge=10)  # users sampled (seeded) to train the ranker
+    valid_fraction: float = Field(0.2, ge=0, lt=1)  # users held out for early stopping
     n_recs: int = Field(50, ge=1)
     seed: int = 42
 

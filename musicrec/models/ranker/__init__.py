@@ -1,0 +1,119 @@
+"""Two-stage ranker: candidates (ALS, recently popular, similar to recent listens), then CatBoost.
+
+Training never sees the future it is scored on: the train period is cut into a feature period and a
+label window of ``[ranker] label_days`` (see :mod:`.labels`). ALS, the candidates and the features
+are computed from the feature period only, and the label says whether the user listened to the
+candidate in the window. At inference ALS is refit and candidates and features are recomputed on the
+whole train period, with the same definitions (all relative to the period's end).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from musicrec.columns import Columns as C
+from musicrec.config import Settings
+from musicrec.models.als import AlsRecommender
+from musicrec.models.ranker import candidates as cand
+from musicrec.models.ranker import features as feat
+from musicrec.models.ranker.labels import (
+    attach_labels,
+    label_split,
+    period_end,
+    sample_negatives,
+    training_users,
+)
+from musicrec.models.ranker.model import CatBoostStage
+
+log = logging.getLogger(__name__)
+
+__all__ = ["train_and_recommend", "train_and_recommend_with_info", "training_frame", "FEATURES"]
+FEATURES = feat.FEATURES
+
+
+def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Labelled, negative-sampled rows: ``user_id, item_id``, candidate columns, features, ``label``
+    and ``group`` (window x user: a user seen in two windows makes two ranking groups).
+
+    Window ``j`` (0 = the latest) labels the listens of ``[end - (j+1) * label_days, end - j * label_days)``
+    and computes ALS, candidates and features on what precedes it.
+    """
+    cfg = settings.ranker
+    end = period_end(train)
+    frames = []
+    for j in range(cfg.windows):
+        until = end - timedelta(days=j * cfg.label_days)
+        try:
+            split = label_split(train, cfg.label_days, until)
+        except ValueError:
+            if j == 0:
+                raise
+            break  # earlier windows ran out of history
+        users = training_users(split, max(cfg.max_train_users // cfg.windows, 1), cfg.seed + j)
+        log.info("ranker window %d: features before %s, labels until %s, %d users",
+                 j, split.cutoff.date(), split.until.date(), len(users))
+        als = AlsRecommender(settings.als).fit(split.history, show_progress=False)
+        pairs = cand.generate(split.history, users, split.cutoff, als, settings)
+        labelled = attach_labels(pairs, split.window)
+        wanted = split.window.filter(pl.col(C.User).is_in(pl.Series(users).implode())).select(
+            C.User, C.Item).unique().height
+        log.info("ranker window %d: candidates hold %d of the %d label-window listens (recall %.3f), "
+                 "%.1f candidates per user", j, labelled.get_column("label").sum(), wanted,
+                 labelled.get_column("label").sum() / max(wanted, 1), labelled.height / max(len(users), 1))
+        labelled = sample_negatives(labelled, cfg.negatives_per_positive, cfg.seed + j)
+        rows = feat.build(labelled, split.history, items, split.cutoff, als, settings.popular.recent_days,
+                          cfg.last_listens)
+        frames.append(rows.with_columns((pl.lit(j, dtype=pl.Int64) * 2**32 + pl.col(C.User)).alias("group")))
+    return pl.concat(frames)
+
+
+def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
+                     settings: Settings, users: np.ndarray | None = None) -> pl.DataFrame:
+    """Refit ALS on ``history``, rank every user's candidates, keep ``n_recs``: the final lists."""
+    until = period_end(history)
+    users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
+    als = AlsRecommender(settings.als).fit(history, show_progress=False)
+    parts = []
+    # bounded batches of users: candidates x features stay a few hundred MB at any scale
+    for start in range(0, len(users), 50_000):
+        batch = users[start:start + 50_000]
+        pairs = cand.generate(history, batch, until, als, settings)
+        frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
+                           settings.ranker.last_listens)
+        parts.append(frame.select(C.User, C.Item).with_columns(
+            pl.Series(C.Score, model.predict(frame)).cast(pl.Float32)))
+    return (
+        pl.concat(parts)
+        .sort([C.User, C.Score, C.Item], descending=[False, True, False])
+        .group_by(C.User, maintain_order=True).head(settings.ranker.n_recs)
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank))
+        .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32), C.Score, C.Rank)
+    )
+
+
+def train_and_recommend_with_info(
+    train: pl.DataFrame, items: pl.DataFrame, settings: Settings
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance)."""
+    start = time.perf_counter()
+    rows = training_frame(train, items, settings)
+    model = CatBoostStage(settings.ranker, FEATURES).fit(rows)
+    fitted = time.perf_counter()
+    recs = score_candidates(model, train, items, settings)
+    info = {**model.info, "fit_s": round(fitted - start, 1),
+            "recommend_s": round(time.perf_counter() - fitted, 1)}
+    return recs, info
+
+
+def train_and_recommend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """``[ranker] n_recs`` ranked tracks for every user with train history: ``user_id, item_id, score,
+    rank``; never a track the user listened to in ``train``."""
+    recs, info = train_and_recommend_with_info(train, items, settings)
+    log.info("ranker: %s", {k: v for k, v in info.items() if k != "feature_importance"})
+    return recs

@@ -1,0 +1,111 @@
+"""First stage: candidate tracks per user from three sources, never a track the user already heard.
+
+* ``als``: the ALS top ``n_candidates`` (fit on the history only);
+* ``recent``: the ``recent_candidates`` most played tracks of the last ``[popular] recent_days``;
+* ``similar``: tracks close (cosine of ALS item factors) to the user's ``last_listens`` last listens,
+  the newest weighing most, as the online rule does.
+
+Every frame here is computed from ``history`` (listens before ``until``) and nothing later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from musicrec.columns import Columns as C
+from musicrec.config import Settings
+from musicrec.models.als import AlsRecommender
+from musicrec.models.popular import recent_popular
+
+# recency weight of the i-th last listen (0 = newest) in the similar-to-recent score
+_DECAY = 0.7
+# neighbours fetched per recent listen
+_NEIGHBOURS = 20
+
+CANDIDATE_COLUMNS = (C.User, C.Item, "als_rank", "recent_rank", "similar_score")
+
+
+def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFrame:
+    """Each user's ``n`` last listens: ``user_id, item_id, age`` (0 = newest), in listen order.
+
+    Events are ordered by time; ties keep the row order of ``history`` (the listen order).
+
+    >>> from datetime import datetime as d
+    >>> h = pl.DataFrame({"user_id": [1, 1, 1], "item_id": [5, 6, 7],
+    ...                   "started_at": [d(2022, 1, 1), d(2022, 1, 2), d(2022, 1, 2)]})
+    >>> last_listens(h, np.array([1]), 2).rows()
+    [(1, 7, 0), (1, 6, 1)]
+    """
+    return (
+        history.filter(pl.col(C.User).is_in(pl.Series(users).implode()))
+        .with_row_index("_row")
+        .sort([C.User, C.Datetime, "_row"], descending=[False, True, True])
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over(C.User).alias("age"))
+        .filter(pl.col("age") < n)
+        .select(C.User, C.Item, "age")
+    )
+
+
+def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Up to ``n`` tracks per user by ``sum_i decay**age_i * cosine(track, last listen i)``."""
+    if n == 0 or recent.height == 0:
+        return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, "similar_score": pl.Float32})
+    seeds = recent.get_column(C.Item).unique().to_numpy()
+    near = als.similar_items(seeds, _NEIGHBOURS)
+    return (
+        recent.join(near, left_on=C.Item, right_on=C.Item1)
+        .group_by([C.User, C.Item2])
+        .agg((pl.col(C.Score) * pl.lit(_DECAY).pow(pl.col("age"))).sum().alias("similar_score"))
+        .rename({C.Item2: C.Item})
+        .sort([C.User, "similar_score", C.Item], descending=[False, True, False])
+        .group_by(C.User, maintain_order=True).head(3 * n)  # spare room for heard tracks
+        .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32),
+                pl.col("similar_score").cast(pl.Float32))
+    )
+
+
+def generate(
+    history: pl.DataFrame, users: np.ndarray, until: datetime, als: AlsRecommender, settings: Settings,
+) -> pl.DataFrame:
+    """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, similar_score`` (nulls where
+    a source did not propose the track); the user's heard tracks are removed."""
+    cfg = settings.ranker
+    users = np.asarray(users)
+    heard = history.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32)).unique()
+
+    als_part = als.recommend(users, cfg.n_candidates, filter_listened=True, show_progress=False).select(
+        pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32),
+        pl.col(C.Rank).cast(pl.Int32).alias("als_rank"),
+    )
+    frames = [als_part.select(C.User, C.Item)]
+
+    recent_part = None
+    if cfg.recent_candidates > 0:
+        top = recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
+        recent_part = top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(
+            "recent_rank"))
+        frames.append(pl.DataFrame({C.User: users.astype(np.int32)}).join(
+            recent_part.select(C.Item), how="cross"))
+
+    similar_part = similar_to_recent(als, last_listens(history, users, cfg.last_listens),
+                                     cfg.similar_candidates)
+    similar_part = (
+        similar_part.join(heard, on=[C.User, C.Item], how="anti")
+        .group_by(C.User, maintain_order=True).head(cfg.similar_candidates)
+    )
+    frames.append(similar_part.select(C.User, C.Item))
+
+    out = (
+        pl.concat(frames).unique(maintain_order=True)
+        .join(heard, on=[C.User, C.Item], how="anti")
+        .join(als_part, on=[C.User, C.Item], how="left")
+        .join(similar_part, on=[C.User, C.Item], how="left")
+    )
+    if recent_part is not None:
+        out = out.join(recent_part, on=C.Item, how="left")
+    else:
+        out = out.with_columns(pl.lit(None, dtype=pl.Int32).alias("recent_rank"))
+    return out.select(CANDIDATE_COLUMNS).sort([C.User, C.Item])

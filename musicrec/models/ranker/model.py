@@ -1,0 +1,86 @@
+"""The CatBoost second stage, wrapped (not subclassed): fit with early stopping on held-out users."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import polars as pl
+from catboost import CatBoostClassifier, CatBoostRanker, Pool
+
+from musicrec.columns import Columns as C
+from musicrec.config import Ranker
+
+log = logging.getLogger(__name__)
+GROUP = "group"
+
+
+class CatBoostStage:
+    """``fit(frame)`` on rows with the feature columns, ``label`` and ``group`` (one ranking list,
+    e.g. a user in one label window); ``predict(frame)``."""
+
+    def __init__(self, params: Ranker, features: tuple[str, ...]):
+        self.params = params
+        self.features = list(features)
+        self.model: CatBoostRanker | CatBoostClassifier | None = None
+        self.info: dict[str, Any] = {}
+
+    def _estimator(self) -> CatBoostRanker | CatBoostClassifier:
+        p = self.params
+        common = dict(iterations=p.iterations, depth=p.depth, learning_rate=p.learning_rate,
+                      random_seed=p.seed, thread_count=p.threads, verbose=False,
+                      allow_writing_files=False)
+        if p.loss == "Logloss":
+            return CatBoostClassifier(loss_function="Logloss", **common)
+        return CatBoostRanker(loss_function=p.loss, eval_metric="NDCG:top=10", **common)
+
+    def _pool(self, frame: pl.DataFrame) -> Pool:
+        frame = frame.sort(GROUP, maintain_order=True)  # CatBoost wants each group contiguous
+        return Pool(frame.select(self.features).to_numpy(), label=frame.get_column("label").to_numpy(),
+                    group_id=frame.get_column(GROUP).to_numpy(), feature_names=self.features)
+
+    def fit(self, frame: pl.DataFrame) -> CatBoostStage:
+        """Fit; a seeded ``valid_fraction`` of the users is held out for early stopping."""
+        if frame.height == 0 or frame.get_column("label").sum() == 0:
+            raise ValueError("the ranker has no positive training rows: no candidate was listened to in "
+                             "the label window ([ranker] label_days, n_candidates)")
+        # hold out users (all their windows), so validation never sees a training user
+        users = np.unique(frame.get_column(C.User).to_numpy())
+        rng = np.random.default_rng(self.params.seed)
+        n_valid = int(len(users) * self.params.valid_fraction)
+        valid_users = rng.choice(users, n_valid, replace=False) if n_valid >= 1 else np.array([], dtype=int)
+        is_valid = pl.col(C.User).is_in(pl.Series(valid_users).implode())
+        train, valid = frame.filter(~is_valid), frame.filter(is_valid)
+        self.model = self._estimator()
+        fit_kwargs: dict[str, Any] = {}
+        if valid.height and valid.get_column("label").sum() > 0:
+            fit_kwargs = {"eval_set": self._pool(valid), "early_stopping_rounds":
+                          self.params.early_stopping_rounds, "use_best_model": True}
+        train_pool = self._pool(train)
+        self.model.fit(train_pool, **fit_kwargs)
+        self.info = {
+            "loss": self.params.loss,
+            "train_rows": train.height,
+            "train_positives": int(train.get_column("label").sum()),
+            "train_groups": int(train.get_column(GROUP).n_unique()),
+            "valid_groups": int(valid.get_column(GROUP).n_unique()),
+            "best_iteration": int(self.model.get_best_iteration() or 0) if fit_kwargs else None,
+            "valid_score": {k: float(v)
+                            for k, v in self.model.get_best_score().get("validation", {}).items()},
+            "feature_importance": dict(sorted(
+                ((n, round(float(v), 3)) for n, v in zip(
+                    self.features, self.model.get_feature_importance(train_pool), strict=True)),
+                key=lambda kv: -kv[1])),
+        }
+        log.info("ranker fit: %s", {k: v for k, v in self.info.items() if k != "feature_importance"})
+        return self
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """A score per row (higher = better); rows keep their order."""
+        if self.model is None:
+            raise RuntimeError("fit the ranker before predicting")
+        x = frame.select(self.features).to_numpy()
+        if isinstance(self.model, CatBoostClassifier):
+            return self.model.predict_proba(x)[:, 1]
+        return self.model.predict(x)

@@ -1,0 +1,153 @@
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from musicrec.config import load_settings
+from musicrec.models.ranker import (
+    FEATURES,
+    train_and_recommend,
+    train_and_recommend_with_info,
+    training_frame,
+)
+from musicrec.models.ranker.labels import label_split, sample_negatives
+from musicrec.pipeline.split import time_split
+
+T0 = datetime(2022, 11, 1)
+SCHEMA = {"user_id": pl.Int32, "item_id": pl.Int32, "started_at": pl.Datetime("us")}
+HOT = 150  # played by many users in the feature period: always a recent-popular candidate
+
+
+def make_events(seed: int = 0) -> pl.DataFrame:
+    """Two taste groups over 45 days (group A: tracks 100..129, group B: 200..229), one hot track.
+
+    Track 300 is listened to only after 2022-12-10 (the test period in these tests).
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(60):
+        base = 100 if u < 30 else 200
+        for i in range(30):
+            if rng.random() < 0.35:
+                rows.append((u, base + i, T0 + timedelta(days=int(rng.integers(0, 45)))))
+        if u % 2 == 0:
+            rows.append((u, HOT, T0 + timedelta(days=int(rng.integers(0, 20)))))
+        if u % 3 == 0:
+            rows.append((u, 300, T0 + timedelta(days=int(rng.integers(40, 45)))))
+    events = pl.DataFrame(rows, schema=SCHEMA, orient="row").unique(["user_id", "item_id"], keep="first")
+    return events.sort(["user_id", "started_at", "item_id"])
+
+
+def make_items() -> pl.DataFrame:
+    ids = list(range(100, 130)) + list(range(200, 230)) + [HOT, 300]
+    return pl.DataFrame({
+        "item_id": ids,
+        "genre_ids": [[1] if i < 200 else [2] for i in ids],
+        "artist_ids": [[i % 7] for i in ids],
+    }, schema_overrides={"item_id": pl.Int32, "genre_ids": pl.List(pl.Int32),
+                         "artist_ids": pl.List(pl.Int32)})
+
+
+SETTINGS = load_settings(
+    popular={"n": 10, "recent_days": 14},
+    als={"factors": 4, "iterations": 5, "regularization": 0.01, "alpha": 10.0, "blas_threads": 1, "seed": 3},
+    ranker={"iterations": 30, "depth": 3, "label_days": 7, "windows": 2, "n_candidates": 15,
+            "recent_candidates": 5, "similar_candidates": 5, "last_listens": 3, "negatives_per_positive": 3,
+            "threads": 1, "n_recs": 8, "seed": 5, "valid_fraction": 0.2},
+)
+SPLIT_DATE = datetime(2022, 12, 10)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return time_split(make_events(), SPLIT_DATE)
+
+
+@pytest.fixture(scope="module")
+def ranked(split):
+    return train_and_recommend_with_info(split.train, make_items(), SETTINGS)
+
+
+def test_label_window_listens_never_reach_the_features(split):
+    """Label-window listens of the hot track by brand-new users must change nothing: those users have
+    no history (so no training rows), and no feature may count listens after the cutoff."""
+    items = make_items()
+    base = training_frame(split.train, items, SETTINGS)
+    assert base.filter(pl.col("item_id") == HOT).height > 0  # the hot track is a candidate
+    cutoff = label_split(split.train, SETTINGS.ranker.label_days).cutoff
+    extra = pl.DataFrame([(1000 + u, HOT, cutoff + timedelta(days=1)) for u in range(50)], schema=SCHEMA,
+                         orient="row")
+    leaked = training_frame(pl.concat([split.train, extra]), items, SETTINGS)
+    assert leaked.equals(base)
+
+
+def test_feature_period_listens_do_change_the_features(split):
+    """The guard above can fail: the same listens placed before the cutoff do move the features."""
+    items = make_items()
+    base = training_frame(split.train, items, SETTINGS)
+    cutoff = label_split(split.train, SETTINGS.ranker.label_days).cutoff
+    extra = pl.DataFrame([(1000 + u, HOT, cutoff - timedelta(days=1)) for u in range(50)], schema=SCHEMA,
+                         orient="row")
+    moved = training_frame(pl.concat([split.train, extra]), items, SETTINGS)
+    hot = lambda f: f.filter(pl.col("item_id") == HOT).get_column("item_recent_share_log").max()  # noqa: E731
+    assert hot(moved) > hot(base)
+
+
+def test_labels_are_window_listens_and_candidates_are_unheard(split):
+    rows = training_frame(split.train, make_items(), SETTINGS)
+    assert set(FEATURES) <= set(rows.columns) and len(FEATURES) >= 8
+    labels = label_split(split.train, SETTINGS.ranker.label_days)
+    latest = rows.filter(pl.col("group") < 2**32)  # window 0
+    window = labels.window.select("user_id", "item_id")
+    history = labels.history.select("user_id", "item_id")
+    positives = latest.filter(pl.col("label") == 1).select("user_id", "item_id")
+    assert positives.height > 0
+    assert positives.join(window, on=["user_id", "item_id"], how="anti").height == 0
+    negatives = latest.filter(pl.col("label") == 0).select("user_id", "item_id")
+    assert negatives.join(window, on=["user_id", "item_id"], how="semi").height == 0
+    assert latest.join(history, on=["user_id", "item_id"], how="semi").height == 0
+    assert rows.select(FEATURES).null_count().sum_horizontal().item() == 0
+
+
+def test_recommendations_exclude_listened_and_test_only_tracks(split, ranked):
+    recs, info = ranked
+    assert recs.columns == ["user_id", "item_id", "score", "rank"]
+    assert recs.join(split.train, on=["user_id", "item_id"], how="semi").height == 0
+    assert 300 not in recs.get_column("item_id").to_list()  # only ever heard in the test period
+    users = split.train.get_column("user_id").unique()
+    assert set(recs.get_column("user_id").unique().to_list()) == set(users.to_list())
+    per_user = recs.group_by("user_id").agg(pl.len(), pl.col("rank"), pl.col("score"))
+    assert per_user.get_column("len").max() == SETTINGS.ranker.n_recs
+    for ranks, scores in zip(per_user.get_column("rank").to_list(), per_user.get_column("score").to_list(),
+                             strict=True):
+        assert ranks == list(range(1, len(ranks) + 1))
+        assert scores == sorted(scores, reverse=True)
+    assert set(info["feature_importance"]) == set(FEATURES)
+
+
+def test_ranker_prefers_the_users_own_group(ranked):
+    recs, _ = ranked
+    top = recs.filter(pl.col("rank") <= 3)
+    own = top.filter(((pl.col("user_id") < 30) & (pl.col("item_id") < 200))
+                     | ((pl.col("user_id") >= 30) & pl.col("item_id").is_between(200, 229)))
+    assert own.height / top.height > 0.7
+
+
+def test_same_seed_same_output(split, ranked):
+    again = train_and_recommend(split.train, make_items(), SETTINGS)
+    assert again.equals(ranked[0])
+
+
+def test_negative_sampling_is_seeded_and_keeps_users_with_positives():
+    labelled = pl.DataFrame({"user_id": [1] * 6 + [2] * 2, "item_id": list(range(6)) + [7, 8],
+                             "label": [1, 0, 0, 0, 0, 0, 0, 0]})
+    a = sample_negatives(labelled, 2, seed=1)
+    assert a.equals(sample_negatives(labelled, 2, seed=1))
+    assert a.get_column("user_id").to_list() == [1, 1, 1]  # user 2 has no positive
+    assert a.get_column("label").sum() == 1
+
+
+def test_label_days_too_long_is_a_clear_error(split):
+    with pytest.raises(ValueError, match=r"\[ranker\] label_days"):
+        train_and_recommend(split.train, make_items(), load_settings(ranker={"label_days": 400}))
