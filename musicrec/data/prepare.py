@@ -227,10 +227,20 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 
 @click.command("prepare")
-@click.option("--raw", "raw_dir", type=click.Path(path_type=Path), help="Raw files [paths] raw_dir.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output [paths] prepared_dir.")
-@click.option("--keep-every-nth", type=click.IntRange(min=1), help="Keep every n-th listen per user.")
-@click.option("--keep-incomplete/--drop-incomplete", default=None, help="Keep tracks lacking an attribute.")
+@click.option(
+    "--raw", "raw_dir", type=click.Path(path_type=Path), help="Raw data directory [default: [paths] raw_dir]."
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), help="Output dir [default: [paths] prepared_dir]."
+)
+@click.option(
+    "--keep-every-nth", type=click.IntRange(min=1), help="Every n-th listen per user [default: [prepare]]."
+)
+@click.option(
+    "--keep-incomplete/--drop-incomplete",
+    default=None,
+    help="Keep tracks lacking a name, genre, artist or album [default: [prepare]].",
+)
 def prepare_command(
     raw_dir: Path | None, out_dir: Path | None, keep_every_nth: int | None, keep_incomplete: bool | None
 ) -> None:
