@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -125,8 +126,11 @@ def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = 
             print(f"error: {exc}{hint if isinstance(exc, ServiceUnavailable) else ''}", file=sys.stderr)
             log.info("%s -> error: %s", command, exc)
             return 1
-    print(text)
     log.info("%s\n%s", command, text)
+    try:
+        print(text)
+    except BrokenPipeError:  # `python test_service.py | head`: the reader left, nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -91,15 +92,19 @@ def start(service: Service, workers: int, access_log: bool) -> None:
     if not access_log:
         argv.append("--no-access-log")
     # Own process group: Ctrl-C reaches only this command, which then stops each group in order.
-    service.process = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent)
+    service.process = subprocess.Popen(
+        argv, start_new_session=True, preexec_fn=functools.partial(_die_with_parent, os.getpid())
+    )
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """In the child (Linux): get SIGTERM when this command dies, even by SIGKILL, so none is orphaned."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:  # the command died between fork and prctl: too late for the signal
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def wait_ready(service: Service, timeout_s: float) -> None:

@@ -128,9 +128,24 @@ def test_services_die_with_a_killed_serve(tmp_path, ports):
         process.wait(10)
         _, alive = psutil.wait_procs(children, timeout=10)
         assert alive == []
+        # A child forked just before the kill is not in ``children``: look for any uvicorn on our ports.
+        deadline = time.monotonic() + 10
+        while _services_on(ports) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _services_on(ports) == []
     finally:
-        for child in children:
+        for child in children + _services_on(ports):
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
         if process.poll() is None:
             process.kill()
+
+
+def _services_on(ports: dict[str, int]) -> list[psutil.Process]:
+    wanted = {str(port) for port in ports.values()}
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "uvicorn" in cmdline and wanted & set(cmdline):
+            found.append(proc)
+    return found
