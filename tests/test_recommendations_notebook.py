@@ -25,7 +25,16 @@ pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "recommendations.ipynb"
 USERS, TRACKS, EVENTS = 1500, 1500, 60_000
-HAS_SYNTH = importlib.util.find_spec("musicrec.data.synth") is not None
+
+
+def _has_synth() -> bool:
+    try:
+        return hasattr(importlib.import_module("musicrec.data.synth"), "synth_command")
+    except ImportError:
+        return False
+
+
+HAS_SYNTH = _has_synth()
 HAS_RANKER = importlib.util.find_spec("musicrec.models.ranker") is not None
 MIN_IMAGES = 7  # 2 distributions, genres, weekly listens, user groups, 2 metric comparisons (+ ranker)
 
