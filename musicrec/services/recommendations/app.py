@@ -18,13 +18,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Recommendations
 from musicrec.config import Settings
-from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
+from musicrec.services.common import NotReady, UserId, build_app
 from musicrec.services.recommendations import recommender
 from musicrec.services.recommendations.artifacts import (
     ArtifactsError,
     RecommendationArtifacts,
     load_artifacts,
 )
+from musicrec.services.recommendations.params import K50, K100, SettingsDep
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +55,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.features_client.aclose()
 
 
-def get_artifacts(request: Request) -> RecommendationArtifacts:
+async def get_artifacts(request: Request) -> RecommendationArtifacts:
     artifacts = request.app.state.artifacts
     if artifacts is None:
         raise NotReady(f"recommendations are not available: {request.app.state.artifacts_error}")
     return artifacts
 
 
-def get_events_client(request: Request) -> AsyncEventsClient:
+async def get_events_client(request: Request) -> AsyncEventsClient:
     return request.app.state.events_client
 
 
-def get_features_client(request: Request) -> AsyncFeaturesClient:
+async def get_features_client(request: Request) -> AsyncFeaturesClient:
     return request.app.state.features_client
 
 
