@@ -27,6 +27,8 @@ import httpx
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
 
+# Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
+NEIGHBOUR_CHECKS = {"events", "features"}
 REQUIRED_ARTIFACTS = (("recommendations.parquet", "personal_als.parquet"), ("top_popular.parquet",),
                       ("similar.parquet",))
 
@@ -123,11 +125,24 @@ def wait_ready(service: Service, timeout_s: float) -> None:
             if response.status_code == 200:
                 return
             last = response.text[:300]
+            if _permanent_failure(response):
+                raise click.ClickException(f"the {service.name} service at {service.url} cannot serve: "
+                                           f"{response.json()['error']['message']}")
         except httpx.HTTPError as exc:
             last = type(exc).__name__
         time.sleep(0.2)
     raise click.ClickException(f"the {service.name} service at {service.url} is not ready after "
                                f"{timeout_s:g} s: {last}")
+
+
+def _permanent_failure(response: httpx.Response) -> bool:
+    """A 503 from a check other than a neighbour's: artifacts or storage, settled once the app started."""
+    try:
+        checks = response.json()["checks"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    failing = {name for name, result in checks.items() if not result.get("ok")}
+    return bool(failing - NEIGHBOUR_CHECKS)
 
 
 def stop_all(services: list[Service], timeout_s: float = 10.0) -> None:

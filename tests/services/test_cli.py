@@ -149,3 +149,22 @@ def _services_on(ports: dict[str, int]) -> list[psutil.Process]:
         if "uvicorn" in cmdline and wanted & set(cmdline):
             found.append(proc)
     return found
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_broken_artifact_fails_fast_and_stops_the_others(tmp_path, ports):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_artifacts(tmp_path / "artifacts")
+    pq.write_table(pa.table({"item_id": [1, 2]}), tmp_path / "artifacts" / "top_popular.parquet")
+    env = {**os.environ, **_env(tmp_path, ports)}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "musicrec", "serve", "--timeout", "60"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 1
+    assert time.monotonic() - started < 30  # not the 60 s readiness timeout
+    assert "the recommendations service at" in done.stderr
+    assert "top_popular.parquet: missing column(s) ['rank']" in done.stderr
+    assert _services_on(ports) == []
