@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec.columns import Columns as C
@@ -40,11 +41,14 @@ class RecommendationArtifacts:
 def _read(path: Path, columns: list[str]):
     if not path.exists():
         raise ArtifactsError(f"{path}: file not found (run `python -m musicrec train`)")
-    schema = pq.read_schema(path)
-    missing = [col for col in columns if col not in schema.names]
-    if missing:
-        raise ArtifactsError(f"{path}: missing column(s) {missing}; found {schema.names}")
-    return pq.read_table(path, columns=columns)
+    try:
+        schema = pq.read_schema(path)
+        missing = [col for col in columns if col not in schema.names]
+        if missing:
+            raise ArtifactsError(f"{path}: missing column(s) {missing}; found {schema.names}")
+        return pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise ArtifactsError(f"{path}: cannot read it as parquet: {exc}") from None
 
 
 def load_artifacts(artifacts_dir: Path) -> RecommendationArtifacts:

@@ -75,3 +75,10 @@ def test_missing_column_names_the_file_and_column(tmp_path):
     pq.write_table(pa.table({"item_id": [1]}), tmp_path / "top_popular.parquet")
     with pytest.raises(ArtifactsError, match=r"top_popular.parquet: missing column\(s\) \['rank'\]"):
         load_artifacts(tmp_path)
+
+
+def test_corrupt_artifact_names_the_file(tmp_path):
+    write_artifacts(tmp_path)
+    (tmp_path / "recommendations.parquet").write_bytes(b"not a parquet file")
+    with pytest.raises(ArtifactsError, match="recommendations.parquet: cannot read it as parquet"):
+        load_artifacts(tmp_path)
