@@ -66,9 +66,9 @@ class Popular(Section):
 
 class Als(Section):
     factors: int = Field(64, ge=1)
-    iterations: int = Field(15, ge=1)
+    iterations: int = Field(10, ge=1)
     regularization: float = Field(0.05, ge=0)
-    alpha: float = Field(10.0, gt=0)
+    alpha: float = Field(5.0, gt=0)  # confidence of a listen: alpha * listens of the pair
     n_recs: int = Field(50, ge=1)
     blas_threads: int = Field(0, ge=0)  # 0: all cores
     seed: int = 42
