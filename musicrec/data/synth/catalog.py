@@ -22,6 +22,9 @@ TRACKS_PER_ALBUM = 2.6
 NEW_ALBUM_SHARE = 0.28  # albums released during 2022
 DEAD_TRACK_SHARE = 0.015  # tracks nobody can find (never played, as ~2% of the real catalogue)
 PERIODS = 24  # popularity drifts from one half-month to the next
+# No track takes more than ~HIT_CAP times the mean track's share: at 1M tracks the top track is then
+# heard by a few percent of users, as in the real data, instead of by a third of them.
+HIT_CAP = 200.0
 DRIFT_SIGMA, DRIFT_CORRELATION = 1.5, 0.85  # log-popularity noise per period, AR(1) across periods
 
 TRACKS_SCHEMA = pa.schema(
@@ -91,6 +94,12 @@ def genre_popularity() -> np.ndarray:
     return weight / weight.sum()
 
 
+def _soft_cap(weight: np.ndarray) -> np.ndarray:
+    """Weights squashed smoothly below ``HIT_CAP`` x their mean (small ones unchanged)."""
+    cap = HIT_CAP * weight.mean()
+    return weight / (1.0 + weight / cap)
+
+
 def _period_cum(rng: np.random.Generator, weight: np.ndarray) -> np.ndarray:
     """Cumulative popularity of each half-month: the base weight times a slowly drifting factor.
 
@@ -104,7 +113,7 @@ def _period_cum(rng: np.random.Generator, weight: np.ndarray) -> np.ndarray:
         if p:
             noise = DRIFT_CORRELATION * noise + np.sqrt(1 - DRIFT_CORRELATION**2) * rng.standard_normal(
                 len(weight), dtype=np.float32)
-        np.cumsum(weight * np.exp(DRIFT_SIGMA * noise), out=rows[p, 1:])
+        np.cumsum(_soft_cap(weight * np.exp(DRIFT_SIGMA * noise)), out=rows[p, 1:])
         rows[p] /= max(rows[p, -1], 1e-300)
         rows[p] += 2.0 * p
     return rows.ravel()
@@ -134,6 +143,7 @@ def build_catalog(rng: np.random.Generator, tracks: int) -> Catalog:
     track_release = album_release[track_album]
     weight = album_pop[track_album] * rng.lognormal(0.0, 1.8, tracks)
     weight[(rng.random(tracks) < DEAD_TRACK_SHARE) & (np.arange(tracks) > 0)] = 0.0
+    weight = _soft_cap(weight)
     alive = np.flatnonzero(weight > 0)
     period_cum = _period_cum(rng, weight)
 

@@ -25,9 +25,27 @@ _POS = 64  # run key = run * _POS + position in the run (MAX_RUN < _POS)
 Events = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # user, track, day, run key
 
 
+def _sort_order(*columns: np.ndarray) -> np.ndarray:
+    """Indices that sort rows by non-negative integer ``columns``, most significant first.
+
+    One int64 sort of the packed columns when their bits fit (about 3x faster than ``np.lexsort``);
+    rows with equal keys keep no particular order, so callers make keys unique when it matters.
+
+    >>> _sort_order(np.array([1, 0, 1, 0]), np.array([5, 7, 2, 1])).tolist()
+    [3, 1, 2, 0]
+    """
+    widths = [int(c.max(initial=0)).bit_length() for c in columns]
+    if sum(widths) > 62:
+        return np.lexsort(columns[::-1])
+    key = np.zeros(len(columns[0]), np.int64)
+    for column, width in zip(columns, widths, strict=True):
+        key = (key << width) | column
+    return np.argsort(key)
+
+
 def _first_per_key(key: np.ndarray) -> np.ndarray:
     """Mask of the first occurrence of each key (in array order)."""
-    order = np.argsort(key, kind="stable")
+    order = _sort_order(key, np.arange(len(key)))
     first = np.ones(len(key), bool)
     first[1:] = key[order][1:] != key[order][:-1]
     mask = np.zeros(len(key), bool)
@@ -52,7 +70,7 @@ def _runs(cat: Catalog, users: Users, tastes: Tastes, needed: np.ndarray, first_
     run_user = np.repeat(np.arange(len(users)), runs)
     span = users.last_day - users.first_day + 1
     day = users.first_day[run_user] + (rng.random(len(run_user)) * span[run_user]).astype(np.int64)
-    day = day[np.argsort(run_user * 512 + day, kind="stable")]  # run_user is sorted already
+    day = np.sort(run_user * 512 + day) & 511  # days in time order per user (run_user is sorted)
     anchor = _anchors(cat, users, tastes, run_user, day, rng)
     run, pos, track = _expand(cat, anchor, day, rng)
     priority = rng.integers(0, 1 << 30, len(anchor)).astype(np.int64)[run] * _POS + pos
@@ -75,7 +93,7 @@ def _select(events: Events, priority: np.ndarray, needed: np.ndarray, heard: np.
             tracks: int) -> Events:
     """Per user, the first ``needed`` candidates by priority whose track is new to the user."""
     user, track = events[0], events[1]
-    order = np.lexsort((priority, user))
+    order = _sort_order(user, priority)
     key = user[order] * tracks + track[order]
     keep = _first_per_key(key)
     if heard is not None and len(heard):
@@ -109,7 +127,7 @@ def chunk_listens(cat: Catalog, users: Users, rng: np.random.Generator) -> Chunk
         parts.append(_exact(cat, users, parts, needed, next_key, rng))
 
     user, track, day, run_key = (np.concatenate(column) for column in zip(*parts, strict=True))
-    order = np.lexsort((run_key, day, user))
+    order = _sort_order(user, day, run_key)
     user, track, day = user[order], track[order], day[order]
     return ChunkListens(user, track, day, _rank_in_group(user) + 1)
 
