@@ -5,8 +5,8 @@ listens). Raw data is generated once with ``python -m musicrec data synth`` and 
 ``python -m musicrec prepare`` under ``data/bench/`` (gitignored); then every stage of ``train`` runs
 in this process, exactly as ``python -m musicrec train`` runs them.
 
-    .venv/bin/python bench/pipeline.py                    # 1/10 scale
-    .venv/bin/python bench/pipeline.py --users 20000 --tracks 20000 --events 1500000 --dir data/bench-demo
+    .venv/bin/python -m bench.pipeline                    # 1/10 scale
+    .venv/bin/python -m bench.pipeline --users 20000 --tracks 20000 --events 1500000 --dir data/bench-demo
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ _BLOCK_CELLS = 50_000_000
 
 def user_item_matrix(events: pl.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:
     """CSR matrix (users x items) of listen counts; rows/columns are the maps' internal ids."""
-    pairs = events.group_by([C.User, C.Item]).agg(pl.len().alias("n"))
-    rows = users.to_internal(pairs.get_column(C.User).to_numpy())
-    cols = items.to_internal(pairs.get_column(C.Item).to_numpy())
-    data = pairs.get_column("n").to_numpy().astype(np.float32)
-    matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32)
+    rows = users.to_internal(events.get_column(C.User).to_numpy())
+    cols = items.to_internal(events.get_column(C.Item).to_numpy())
+    ones = np.ones(len(rows), dtype=np.float32)
+    # COO -> CSR sums repeated (user, track) pairs into counts, without a group-by over all listens
+    matrix = sp.coo_matrix((ones, (rows, cols)), shape=(len(users), len(items))).tocsr()
     matrix.sort_indices()
     return matrix
 
