@@ -103,6 +103,8 @@ def run_pipeline(
         sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows or {}}
         if step.name == "split":
             sections["split"] = ctx.store.read_json(A.SPLIT)
+        if "ranker_info" in ctx.cache and step.name == "ranker":
+            sections["ranker"] = ctx.cache["ranker_info"]
         if "metrics" in ctx.cache and step.name == "evaluate":
             sections["metrics"] = ctx.cache["metrics"]
         if "final_source" in ctx.cache and step.name == "export":

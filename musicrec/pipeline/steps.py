@@ -144,11 +144,17 @@ def _optional(module: str, attr: str) -> Callable[..., Any] | None:
 
 
 def ranker_step(ctx: Context) -> dict[str, int] | None:
-    train_and_recommend = _optional("musicrec.models.ranker", "train_and_recommend")
-    if train_and_recommend is None:
+    with_info = _optional("musicrec.models.ranker", "train_and_recommend_with_info")
+    plain = None if with_info else _optional("musicrec.models.ranker", "train_and_recommend")
+    if with_info is None and plain is None:
         log.warning("step ranker skipped: no ranker; recommendations.parquet will be the ALS list")
         return None
-    recs = train_and_recommend(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.settings)
+    train, items = ctx.split().train, ctx.prepared(A.ITEMS_FILE)
+    if with_info is not None:
+        recs, info = with_info(train, items, ctx.settings)
+        ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
+    else:
+        recs = plain(train, items, ctx.settings)
     ctx.store.write_parquet(A.RANKER_RECS, recs)
     return {A.RANKER_RECS: recs.height}
 

@@ -154,7 +154,11 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
         calls["similar_rows"] = similar.height
         return {"als": {"ndcg@10": 0.5}, "ranker": {"ndcg@10": 0.25}}
 
-    fakes = {"train_and_recommend": fake_ranker, "evaluate": fake_evaluate, "render_markdown": None}
+    def fake_ranker_with_info(train, items, settings_):
+        return fake_ranker(train, items, settings_), {"best_iteration": 7}
+
+    fakes = {"train_and_recommend_with_info": fake_ranker_with_info, "evaluate": fake_evaluate,
+             "render_markdown": None}
     monkeypatch.setattr(steps_module, "_optional", lambda module, attr: fakes[attr])
     store = LocalArtifactStore(tmp_path)
     manifest = run_pipeline(settings, prepared_dir=prepared, store=store, show_progress=False)
@@ -162,6 +166,7 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
     assert calls["evaluated"] == ["als", "ranker", "recent_popular", "top_popular"]
     assert calls["similar_rows"] == store.read_parquet("similar.parquet").height
     assert manifest["metrics"]["ranker"]["ndcg@10"] == 0.25
+    assert manifest["ranker"] == {"best_iteration": 7}
     assert store.read_json("metrics.json") == manifest["metrics"]
     assert "| ranker | 0.25 |" in store.path("metrics.md").read_text()
     final = store.read_parquet("recommendations.parquet")
