@@ -4,7 +4,8 @@ Runs ``python -m musicrec data synth`` and then ``python -m musicrec prepare`` o
 child process, at 1/10 of the real Yandex Music size (137,272 users, 100,000 tracks, 22,262,990
 listens) and/or at the full size (1,372,715 users, 1,000,000 tracks, 222,629,898 listens). Files go
 to ``data/bench/data-<scale>/{raw,prepared}`` (gitignored). Peak RSS is the child's own maximum
-resident set size as reported by the kernel (``os.wait4``), not a sampled value.
+resident set size as reported by the kernel (``os.wait4``), not a sampled value; CPU seconds (user +
+system) are given too, since wall time depends on what else runs on the machine.
 
     .venv/bin/python -m bench.data                      # 1/10 scale
     .venv/bin/python -m bench.data --scale full         # ~15 min on 2 cores
@@ -36,12 +37,13 @@ class Measure:
     step: str
     scale: str
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     output_mb: float
 
 
-def run_child(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; return (wall seconds, the child's peak RSS in MB). Exit if it fails."""
+def run_child(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd``; return (wall seconds, CPU seconds, peak RSS in MB) of the child. Exit if it fails."""
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
@@ -52,7 +54,7 @@ def run_child(cmd: list[str]) -> tuple[float, float]:
         sys.exit(f"command failed with exit code {proc.returncode}: {' '.join(cmd)}")
     # ru_maxrss is in KiB on Linux, bytes on macOS
     peak = usage.ru_maxrss / (2**20 if platform.system() == "Darwin" else 2**10)
-    return seconds, peak
+    return seconds, usage.ru_utime + usage.ru_stime, peak
 
 
 def directory_mb(path: Path) -> float:
@@ -65,12 +67,13 @@ def bench_scale(scale: str, root: Path, seed: int, prepare: bool) -> list[Measur
     for directory in (raw, prepared):
         shutil.rmtree(directory, ignore_errors=True)
     python = [sys.executable, "-m", "musicrec"]
-    seconds, peak = run_child([*python, "data", "synth", "--users", str(users), "--tracks", str(tracks),
-                               "--events", str(events), "--seed", str(seed), "--out", str(raw), "--quiet"])
-    measures = [Measure("data synth", scale, seconds, peak, directory_mb(raw))]
+    seconds, cpu, peak = run_child([*python, "data", "synth", "--users", str(users), "--tracks", str(tracks),
+                                    "--events", str(events), "--seed", str(seed), "--out", str(raw),
+                                    "--quiet"])
+    measures = [Measure("data synth", scale, seconds, cpu, peak, directory_mb(raw))]
     if prepare:
-        seconds, peak = run_child([*python, "prepare", "--raw", str(raw), "--out", str(prepared)])
-        measures.append(Measure("prepare", scale, seconds, peak, directory_mb(prepared)))
+        seconds, cpu, peak = run_child([*python, "prepare", "--raw", str(raw), "--out", str(prepared)])
+        measures.append(Measure("prepare", scale, seconds, cpu, peak, directory_mb(prepared)))
     return measures
 
 
@@ -88,12 +91,12 @@ def main() -> None:
 
     print(f"\nmachine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB RAM, "
           f"load average {os.getloadavg()[0]:.1f}; seed {args.seed}\n")
-    print("| step | scale (users / tracks / listens) | seconds | peak RSS (MB) | output (MB) |")
-    print("|---|---|---:|---:|---:|")
+    print("| step | scale (users / tracks / listens) | wall s | CPU s | peak RSS (MB) | output (MB) |")
+    print("|---|---|---:|---:|---:|---:|")
     for m in measures:
         users, tracks, events = SCALES[m.scale]
         print(f"| {m.step} | {m.scale}: {users:,} / {tracks:,} / {events:,} | {m.seconds:,.0f} | "
-              f"{m.peak_rss_mb:,.0f} | {m.output_mb:,.0f} |")
+              f"{m.cpu_seconds:,.0f} | {m.peak_rss_mb:,.0f} | {m.output_mb:,.0f} |")
 
 
 if __name__ == "__main__":

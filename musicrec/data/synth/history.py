@@ -14,11 +14,12 @@ from musicrec.data.synth.listens import (
     _expand,
     _explore,
     _playable,
+    _popular,
     draw_tastes,
 )
 from musicrec.data.synth.users import Users
 
-RUN_ROUNDS = 5  # rounds of extra runs for users short of their count after the first pass
+RUN_ROUNDS = 6  # rounds of extra runs for users short of their count after the first pass
 EXPLORE_ROUNDS = 3  # then rounds of random single tracks, then an exact draw
 _POS = 64  # run key = run * _POS + position in the run (MAX_RUN < _POS)
 
@@ -79,11 +80,15 @@ def _runs(cat: Catalog, users: Users, tastes: Tastes, needed: np.ndarray, first_
 
 def _singles(cat: Catalog, users: Users, needed: np.ndarray, first_key: int,
              rng: np.random.Generator) -> tuple[Events, np.ndarray]:
-    """Random single tracks on random days of the user's interval, twice as many as needed."""
+    """Single tracks on random days of the user's interval, twice as many as needed.
+
+    Half are drawn by popularity, half uniformly: users still short here are the heaviest ones, who
+    have exhausted their tastes and dig into the long tail.
+    """
     user = np.repeat(np.arange(len(users)), np.where(needed > 0, 2 * needed + 4, 0))
     span = users.last_day[user] - users.first_day[user] + 1
     day = users.first_day[user] + (rng.random(len(user)) * span).astype(np.int64)
-    track = _explore(cat, len(user), rng)
+    track = np.where(rng.random(len(user)) < 0.5, _explore(cat, len(user), rng), _popular(cat, day, rng))
     keep = _playable(cat, track, day)
     user, track, day = user[keep], track[keep], day[keep]
     return (user, track, day, first_key + np.arange(len(user)) * _POS), np.arange(len(user))

@@ -58,7 +58,11 @@ class Tastes:
 def _in_range(cum: np.ndarray, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One index per row in ``[lo, hi)`` drawn proportionally to the weights behind ``cum``."""
     x = cum[lo] + rng.random(len(lo)) * (cum[hi] - cum[lo])
-    return np.clip(np.searchsorted(cum, x, side="right") - 1, lo, hi - 1)
+    # Sorted queries let searchsorted reuse its last position: ~10x faster on a 200 MB array.
+    order = np.argsort(x)
+    found = np.empty(len(x), np.int64)
+    found[order] = np.searchsorted(cum, x[order], side="right")
+    return np.clip(found - 1, lo, hi - 1)
 
 
 def _weighted(cat: Catalog, lo: np.ndarray, hi: np.ndarray, day: np.ndarray,
