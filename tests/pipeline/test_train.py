@@ -173,3 +173,11 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
     assert manifest["final_recommendations"] == "ranker"
     assert final.group_by("user_id").len().get_column("len").unique().to_list() == [4]  # ranker n_recs
     assert final.filter(pl.col("rank") == 1).get_column("item_id").unique().to_list() == [301]
+
+
+def test_split_date_outside_the_data_is_a_one_line_error(prepared, tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICREC_SPLIT__SPLIT_DATE", "2030-01-01")
+    result = CliRunner().invoke(train_command, ["--prepared", str(prepared), "--artifacts", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "outside the data range 2022-12-01..2022-12-31" in result.output
+    assert "Traceback" not in result.output
