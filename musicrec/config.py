@@ -70,6 +70,7 @@ class Als(Section):
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(5.0, gt=0)  # confidence of a listen: alpha * listens of the pair
     n_recs: int = Field(50, ge=1)
+    recommend_top_items: int = Field(0, ge=0)  # 0: score every track; N: only the N most played
     blas_threads: int = Field(0, ge=0)  # 0: all cores
     seed: int = 42
 

@@ -83,29 +83,42 @@ class AlsRecommender:
         """Top-``n`` tracks per known user: ``user_id, item_id, score (float32), rank (1-based)``.
 
         Users unknown to the model get no rows. With ``filter_listened`` a track the user listened to
-        in the fit data is never recommended (so a user may get fewer than ``n`` rows).
+        in the fit data is never recommended (so a user may get fewer than ``n`` rows). With
+        ``params.recommend_top_items = N > 0`` only the N most played tracks are scored (a full-scale
+        speed knob: the cost is users x scored tracks).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, found {n}")
         users = np.unique(np.asarray(user_ids))
         internal = self.user_ids.to_internal(users, strict=False)
         users, internal = users[internal >= 0], internal[internal >= 0]
-        n = min(n, len(self.item_ids))
-        batch = max(1, min(10_000, _BLOCK_CELLS // max(1, len(self.item_ids))))
+        scored = self.scored_items()
+        factors = self.item_factors[scored] if scored is not None else self.item_factors
+        ids_map = IdMap(self.item_ids.external[scored]) if scored is not None else self.item_ids
+        n = min(n, len(ids_map))
+        batch = max(1, min(10_000, _BLOCK_CELLS // max(1, len(ids_map))))
         frames = []
         # scoring is one BLAS matmul per batch: let BLAS use the configured threads (0 = all cores)
         with threadpool_limits(self.params.blas_threads or None, "blas"):
             for start in tqdm(range(0, len(users), batch), desc="als recommend", unit="batch",
                               disable=not show_progress or len(users) <= batch):
                 rows = internal[start:start + batch]
-                ids, scores = topk(
-                    self.item_factors, self.user_factors[rows], n,
-                    filter_query_items=self.user_items[rows] if filter_listened else None,
-                    num_threads=self.params.blas_threads,
-                )
-                frames.append(_long_frame(users[start:start + batch], ids, scores, self.item_ids,
-                                          (C.User, C.Item)))
+                heard = None
+                if filter_listened:
+                    heard = self.user_items[rows] if scored is None else self.user_items[rows][:, scored]
+                ids, scores = topk(factors, self.user_factors[rows], n, filter_query_items=heard,
+                                   num_threads=self.params.blas_threads)
+                frames.append(_long_frame(users[start:start + batch], ids, scores, ids_map, (C.User, C.Item)))
         return _concat(frames, (C.User, C.Item), rank=True)
+
+    def scored_items(self) -> np.ndarray | None:
+        """Sorted internal ids of the tracks :meth:`recommend` scores; None = all of them."""
+        top = self.params.recommend_top_items
+        if top == 0 or top >= len(self.item_ids):
+            return None
+        plays = np.asarray(self.user_items.sum(axis=0)).ravel()
+        order = np.lexsort((np.arange(len(plays)), -plays))  # most played first, smaller id on ties
+        return np.sort(order[:top])
 
     def score(self, pairs: pl.DataFrame) -> np.ndarray:
         """Dot product of user and track factors for each row; NaN where the user or track is unknown."""

@@ -85,3 +85,16 @@ def test_empty_fit_and_bad_n_are_errors():
         AlsRecommender(PARAMS).fit(checkerboard().clear())
     with pytest.raises(ValueError, match="n must be"):
         AlsRecommender(PARAMS).recommend(np.array([1]), 0)
+
+
+def test_recommend_top_items_scores_only_the_most_played():
+    events = checkerboard()
+    plays = events.group_by("item_id").len().sort(["len", "item_id"], descending=[True, False])
+    top = set(plays.head(8).get_column("item_id").to_list())
+    params = Als(**{**PARAMS.model_dump(), "recommend_top_items": 8})
+    model = AlsRecommender(params).fit(events, show_progress=False)
+    recs = model.recommend(np.arange(40), n=5)
+    assert set(recs.get_column("item_id").to_list()) <= top
+    assert recs.join(events, on=["user_id", "item_id"]).height == 0
+    exact = AlsRecommender(PARAMS).fit(events, show_progress=False).recommend(np.arange(40), n=5)
+    assert not set(exact.get_column("item_id").to_list()) <= top
