@@ -58,7 +58,8 @@ def weekly_listens(weeks: Sequence[datetime], listens: Sequence[int], split_date
     ax.plot(list(weeks), list(listens), marker="o", markersize=3, color="tab:blue")
     if split_date is not None:
         ax.axvline(split_date, color="tab:red", linestyle="--", linewidth=1.5)
-        ax.annotate(f" split {split_date:%Y-%m-%d}", (split_date, ax.get_ylim()[1]), va="top",
+        # the label sits left of the line: the test period is the short, most recent end of the axis
+        ax.annotate(f"split {split_date:%Y-%m-%d} ", (split_date, ax.get_ylim()[1]), va="top", ha="right",
                     color="tab:red")
     ax.set(title="Listens per week", xlabel="week", ylabel="listens")
     ax.set_ylim(bottom=0)
