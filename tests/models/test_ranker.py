@@ -151,3 +151,12 @@ def test_negative_sampling_is_seeded_and_keeps_users_with_positives():
 def test_label_days_too_long_is_a_clear_error(split):
     with pytest.raises(ValueError, match=r"\[ranker\] label_days"):
         train_and_recommend(split.train, make_items(), load_settings(ranker={"label_days": 400}))
+
+
+@pytest.mark.parametrize("loss, prior", [("YetiRank", "none"), ("PairLogit", "recent_share")])
+def test_other_losses_rank_too(split, loss, prior):
+    settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(update={
+        "loss": loss, "prior": prior})})
+    recs = train_and_recommend(split.train, make_items(), settings)
+    assert recs.join(split.train, on=["user_id", "item_id"], how="semi").height == 0
+    assert recs.get_column("rank").max() == SETTINGS.ranker.n_recs

@@ -42,12 +42,17 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
     and ``group`` (window x user: a user seen in two windows makes two ranking groups).
 
     Window ``j`` (0 = the latest) labels the listens of ``[end - (j+1) * label_days, end - j * label_days)``
-    and computes ALS, candidates and features on what precedes it.
+    and computes ALS, candidates and features on what precedes it. Windows are added back in time
+    (at most ``[ranker] windows``) until ``min_train_groups`` user lists are collected: one window is
+    plenty for a large dataset, a small one (MovieLens 100k) needs several.
     """
     cfg = settings.ranker
     end = period_end(train)
     frames = []
+    groups = 0
     for j in range(cfg.windows):
+        if groups >= cfg.min_train_groups:
+            break  # enough (window, user) lists: earlier windows would only cost time
         until = end - timedelta(days=j * cfg.label_days)
         try:
             split = label_split(train, cfg.label_days, until)
@@ -55,7 +60,8 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
             if j == 0:
                 raise
             break  # earlier windows ran out of history
-        users = training_users(split, max(cfg.max_train_users // cfg.windows, 1), cfg.seed + j)
+        users = training_users(split, max(cfg.max_train_users - groups, 1), cfg.seed + j)
+        groups += len(users)
         log.info("ranker window %d: features before %s, labels until %s, %d users",
                  j, split.cutoff.date(), split.until.date(), len(users))
         als = AlsRecommender(settings.als).fit(split.history, show_progress=False)

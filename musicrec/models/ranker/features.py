@@ -25,8 +25,9 @@ FEATURES = (
     "item_last_days",
     # user
     "user_listens_log", "user_recent_listens_log", "user_days_since_last", "user_tenure_days",
+    "user_pop_mean", "user_fresh_mean",
     # user x track
-    "sim_last_max", "sim_last_mean", "genre_affinity", "artist_affinity",
+    "sim_last_max", "sim_last_mean", "genre_affinity", "artist_affinity", "pop_gap", "fresh_gap",
 )
 _MISSING_RANK = 1_000
 _EPS = 1e-7
@@ -163,6 +164,33 @@ def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecom
     return best, mean
 
 
+def user_taste(history: pl.DataFrame) -> pl.DataFrame:
+    """Per user: how mainstream and how early their listening is.
+
+    ``user_pop_mean``: mean log share of listens of the tracks the user heard (high = mainstream);
+    ``user_fresh_mean``: mean log1p of the track's age in days when the user heard it (low = an early
+    listener of new releases).
+
+    >>> from datetime import datetime as d
+    >>> h = pl.DataFrame({"user_id": [1, 2, 2, 2], "item_id": [5, 5, 6, 6],
+    ...                   "started_at": [d(2022, 1, 1), d(2022, 1, 4), d(2022, 1, 4), d(2022, 1, 4)]})
+    >>> [round(x, 3) for x in user_taste(h).sort("user_id").get_column("user_fresh_mean")]
+    [0.0, 0.462]
+    """
+    total = max(history.height, 1)
+    per_item = history.group_by(C.Item).agg(
+        (pl.len() / total).log().alias("_pop"), pl.col(C.Datetime).min().alias("_first"))
+    return (
+        history.join(per_item, on=C.Item)
+        .with_columns(((pl.col(C.Datetime) - pl.col("_first")).dt.total_seconds() / 86_400.0)
+                      .log1p().alias("_fresh"))
+        .group_by(C.User)
+        .agg(pl.col("_pop").mean().cast(pl.Float32).alias("user_pop_mean"),
+             pl.col("_fresh").mean().cast(pl.Float32).alias("user_fresh_mean"))
+        .with_columns(pl.col(C.User).cast(pl.Int32))
+    )
+
+
 def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, until: datetime,
           als: AlsRecommender, recent_days: int, n_last: int) -> pl.DataFrame:
     """Candidates plus every column of :data:`FEATURES` (float32, no nulls), same row order."""
@@ -182,6 +210,9 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
         .with_columns((pl.col("src_als") + pl.col("src_recent") + pl.col("src_similar")).alias("n_sources"))
         .join(item_stats(history, until, recent_days), on=C.Item, how="left")
         .join(user_stats(history, until, recent_days), on=C.User, how="left")
+        .join(user_taste(history), on=C.User, how="left")
+        .with_columns((pl.col("item_share_log") - pl.col("user_pop_mean")).alias("pop_gap"),
+                      (pl.col("item_age_days").log1p() - pl.col("user_fresh_mean")).alias("fresh_gap"))
         .join(affinity(pairs, history, items, genre_col, "genre_affinity"), on=[C.User, C.Item], how="left")
         .join(affinity(pairs, history, items, artist_col, "artist_affinity"), on=[C.User, C.Item],
               how="left")

@@ -38,7 +38,14 @@ class CatBoostStage:
     def _pool(self, frame: pl.DataFrame) -> Pool:
         frame = frame.sort(GROUP, maintain_order=True)  # CatBoost wants each group contiguous
         return Pool(frame.select(self.features).to_numpy(), label=frame.get_column("label").to_numpy(),
-                    group_id=frame.get_column(GROUP).to_numpy(), feature_names=self.features)
+                    group_id=frame.get_column(GROUP).to_numpy(), feature_names=self.features,
+                    baseline=self._baseline(frame))
+
+    def _baseline(self, frame: pl.DataFrame) -> np.ndarray | None:
+        """The prior the trees correct: log of the track's share of recent listens (None: no prior)."""
+        if self.params.prior == "none":
+            return None
+        return frame.get_column("item_recent_share_log").to_numpy().astype(np.float64)
 
     def fit(self, frame: pl.DataFrame) -> CatBoostStage:
         """Fit; a seeded ``valid_fraction`` of the users is held out for early stopping."""
@@ -66,8 +73,7 @@ class CatBoostStage:
             "train_groups": int(train.get_column(GROUP).n_unique()),
             "valid_groups": int(valid.get_column(GROUP).n_unique()),
             "best_iteration": int(self.model.get_best_iteration() or 0) if fit_kwargs else None,
-            "valid_score": {k: float(v)
-                            for k, v in self.model.get_best_score().get("validation", {}).items()},
+            "valid_ndcg@10_within_candidates": self._valid_ndcg(valid) if fit_kwargs else None,
             "feature_importance": dict(sorted(
                 ((n, round(float(v), 3)) for n, v in zip(
                     self.features, self.model.get_feature_importance(train_pool), strict=True)),
@@ -76,11 +82,20 @@ class CatBoostStage:
         log.info("ranker fit: %s", {k: v for k, v in self.info.items() if k != "feature_importance"})
         return self
 
+    def _valid_ndcg(self, valid: pl.DataFrame) -> float:
+        """NDCG@10 of the held-out users' candidate lists, as ordered by the fitted model."""
+        scores = self.model.eval_metrics(self._pool(valid), ["NDCG:top=10;type=Base"],
+                                         eval_period=self.model.tree_count_)
+        return round(float(scores["NDCG:top=10;type=Base"][-1]), 4)
+
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """A score per row (higher = better); rows keep their order."""
         if self.model is None:
             raise RuntimeError("fit the ranker before predicting")
         x = frame.select(self.features).to_numpy()
         if isinstance(self.model, CatBoostClassifier):
-            return self.model.predict_proba(x)[:, 1]
-        return self.model.predict(x)
+            raw = self.model.predict(x, prediction_type="RawFormulaVal")  # log-odds, same scale as the prior
+        else:
+            raw = self.model.predict(x)
+        prior = self._baseline(frame)
+        return raw if prior is None else raw + prior
