@@ -14,9 +14,9 @@ import numpy as np
 
 DAYS = 365
 SPLIT_DAY = 349  # 2022-12-16, the split date the project uses for Yandex-style data
-COLD_SHARE = 0.012  # users whose first listen is in the test period (real: 30,659 of 1,372,715)
+COLD_SHARE = 0.018  # users whose first listen is in the test period (real: 30,659 of 1,372,715)
 EARLY_SHARE = 0.3  # users already listening on 2022-01-01
-STAYING_SHARE = 0.7  # users still active on 2022-12-31
+STAYING_SHARE = 0.58  # users still active on 2022-12-31
 CASUAL_SHARE = 0.25
 MAX_LISTENS = np.iinfo(np.int16).max  # track_seq is int16 in the real file
 
