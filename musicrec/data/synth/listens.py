@@ -31,6 +31,7 @@ TASTE_SLOTS = 5
 FAV_SLOTS = 24
 LISTENS_PER_FAVOURITE = 40  # heavier users have more favourite artists
 # run anchors: personal sources (within the personal share) and global ones (within the rest)
+PERSONAL = 0.92  # personal share of a user with mainstream 0; even the most personal follow hits a bit
 FOCUS, FAVOURITE = 0.35, 0.15  # the rest of personal is a favourite genre
 POPULAR, NEW = 0.50, 0.42  # the rest of global is uniform exploration
 ALBUM, ARTIST = 0.40, 0.35  # continuation of a run; the rest is the anchor's genre
@@ -135,7 +136,7 @@ def _anchors(cat: Catalog, users: Users, tastes: Tastes, run_user: np.ndarray, d
     focus_slot = (rng.random(n) * tastes.n_artists[run_user]).astype(np.int64)[phase_start]
     any_slot = (rng.random(n) * tastes.n_artists[run_user]).astype(np.int64)
 
-    personal = (1.0 - users.mainstream[run_user]) * 0.92
+    personal = (1.0 - users.mainstream[run_user]) * PERSONAL
     v = rng.random(n)
     t = np.where(v < personal, v / personal, (v - personal) / (1.0 - personal))
     source = np.where(v < personal, np.select([t < FOCUS, t < FOCUS + FAVOURITE], [0, 1], 2),
