@@ -39,7 +39,7 @@ def execute(path: Path, env: dict[str, str], timeout_s: int = 120) -> nbformat.N
     return notebook
 
 
-def test_notebook_tells_the_whole_story_on_small_data(tmp_path):
+def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_path):
     work = tmp_path / "nb"
     env = {
         "MUSICREC_NB_WORKDIR": str(work), "MUSICREC_NB_USERS": str(USERS), "MUSICREC_NB_TRACKS": str(TRACKS),
@@ -85,3 +85,12 @@ def test_notebook_tells_the_whole_story_on_small_data(tmp_path):
     names = pl.read_parquet(artifacts / "items.parquet", columns=["name"]).get_column("name").unique()
     shown = [name for name in names if escape(f'"{name}"') in html]
     assert len(shown) >= 20
+
+    # a second run over the same data and settings presents the artifacts without training again
+    before = {path.name: path.stat().st_mtime_ns for path in artifacts.iterdir()}
+    again = execute(NOTEBOOK, env)
+    outputs = [out for cell in again.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    assert "is current for this data and these settings: not training" in "\n".join(
+        out.get("text", "") for out in outputs)
+    assert {path.name: path.stat().st_mtime_ns for path in artifacts.iterdir()} == before
