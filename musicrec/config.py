@@ -85,20 +85,21 @@ class Similar(Section):
 class Ranker(Section):
     iterations: int = Field(500, ge=1)
     depth: int = Field(4, ge=1)
-    learning_rate: float = Field(0.05, gt=0)
+    learning_rate: float = Field(0.03, gt=0)
     loss: Literal["Logloss", "YetiRank", "PairLogit"] = "Logloss"
     early_stopping_rounds: int = Field(50, ge=1)
-    # "recent_share": the trees start from log(share of recent listens) and learn corrections
-    prior: Literal["recent_share", "none"] = "recent_share"
+    # the trees start from log(share of recent listens: [popular] recent_days, or decayed with a 14-day
+    # half-life) and learn corrections; "none": from zero
+    prior: Literal["recent_share", "decayed_share", "none"] = "recent_share"
     threads: int = Field(2, ge=1)
-    label_days: int = Field(14, ge=1)
-    windows: int = Field(8, ge=1)  # most label windows stacked back in time (each refits ALS)
+    label_days: int = Field(7, ge=1)
+    windows: int = Field(16, ge=1)  # most label windows stacked back in time (each refits ALS)
     min_train_groups: int = Field(3000, ge=1)  # earlier windows are added until this many user lists
     n_candidates: int = Field(100, ge=1)  # ALS candidates per user
     recent_candidates: int = Field(50, ge=0)  # recently popular tracks per user
     similar_candidates: int = Field(50, ge=0)  # tracks similar to the user's last listens
     last_listens: int = Field(5, ge=1)  # how many last listens "similar to recent" looks at
-    negatives_per_positive: int = Field(10, ge=1)
+    negatives_per_positive: int = Field(20, ge=1)
     max_train_users: int = Field(20000, ge=10)  # users sampled (seeded) to train the ranker
     valid_fraction: float = Field(0.2, ge=0, lt=1)  # users held out for early stopping
     n_recs: int = Field(50, ge=1)

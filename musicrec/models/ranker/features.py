@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from musicrec.columns import Columns as C
 from musicrec.models.als import AlsRecommender
@@ -22,17 +23,21 @@ FEATURES = (
     "n_sources",
     # track
     "item_share_log", "item_recent_share_log", "item_week_share_log", "item_trend", "item_age_days",
-    "item_last_days",
+    "item_last_days", "item_decay3_log", "item_decay14_log",
     # user
     "user_listens_log", "user_recent_listens_log", "user_days_since_last", "user_tenure_days",
     "user_pop_mean", "user_fresh_mean",
     # user x track
     "sim_last_max", "sim_last_mean", "genre_affinity", "artist_affinity", "pop_gap", "fresh_gap",
+    "nbr_recent",
 )
 _MISSING_RANK = 1_000
 _EPS = 1e-7
 _WEEK = 7
 _BATCH = 500_000
+_NEIGHBOURS = 20
+# half-lives (days) of the exponentially decayed popularity features
+_HALF_LIVES = (3, 14)
 
 
 def _days(expr: pl.Expr, until: datetime) -> pl.Expr:
@@ -56,17 +61,24 @@ def item_stats(history: pl.DataFrame, until: datetime, recent_days: int) -> pl.D
     total = max(history.height, 1)
     total_recent = max(history.filter(is_recent).height, 1)
     total_week = max(history.filter(is_week).height, 1)
+    age = _days(pl.col(C.Datetime), until)
     return (
-        history.group_by(C.Item)
+        history.with_columns(*((0.5 ** (age / h)).alias("_w" + str(h)) for h in _HALF_LIVES))
+        .group_by(C.Item)
         .agg(
             pl.len().alias("_plays"),
             is_recent.sum().alias("_recent"),
             is_week.sum().alias("_week"),
             pl.col(C.Datetime).min().alias("_first"),
             pl.col(C.Datetime).max().alias("_last"),
+            *(pl.col("_w" + str(h)).sum().alias("_d" + str(h)) for h in _HALF_LIVES),
         )
+        .with_columns(*((pl.col("_d" + str(h)) / pl.col("_d" + str(h)).sum()).alias("_d" + str(h))
+                        for h in _HALF_LIVES))
         .select(
             pl.col(C.Item).cast(pl.Int32),
+            *((pl.col("_d" + str(h)) + _EPS).log().cast(pl.Float32).alias(f"item_decay{h}_log")
+              for h in _HALF_LIVES),
             (pl.col("_plays") / total + _EPS).log().cast(pl.Float32).alias("item_share_log"),
             (pl.col("_recent") / total_recent + _EPS).log().cast(pl.Float32).alias("item_recent_share_log"),
             (pl.col("_week") / total_week + _EPS).log().cast(pl.Float32).alias("item_week_share_log"),
@@ -191,6 +203,56 @@ def user_taste(history: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecommender, until: datetime,
+                     recent_days: int, n_neighbours: int = _NEIGHBOURS) -> pl.DataFrame:
+    """``user_id, item_id, nbr_recent``: what the user's taste neighbours are playing now.
+
+    Neighbours are the ``n_neighbours`` users closest by cosine of ALS user factors; the feature is
+    the share of them (cosine-weighted) who listened to the track in the last ``recent_days``.
+    """
+    keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
+    users = np.unique(keyed.get_column(C.User).to_numpy())
+    internal = als.user_ids.to_internal(users, strict=False)
+    users, internal = users[internal >= 0], internal[internal >= 0]
+    if len(users) == 0 or len(als.user_ids) < 2:
+        return keyed.with_columns(pl.lit(0.0, dtype=pl.Float32).alias("nbr_recent"))
+    factors = als.user_factors
+    norms = np.linalg.norm(factors, axis=1)
+    unit = np.ascontiguousarray(factors / np.where(norms > 0, norms, 1.0)[:, None], dtype=np.float32)
+    k = min(n_neighbours + 1, len(unit))
+    rows, cols, weights = [], [], []
+    batch = max(1, min(10_000, 50_000_000 // len(unit)))
+    with threadpool_limits(als.params.blas_threads or None, "blas"):
+        for start in range(0, len(internal), batch):
+            q = internal[start:start + batch]
+            sims = unit[q] @ unit.T
+            sims[np.arange(len(q)), q] = -np.inf  # not one's own neighbour
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k - 1]
+            rows.append(np.repeat(users[start:start + batch], k - 1))
+            cols.append(top.ravel())
+            weights.append(np.clip(np.take_along_axis(sims, top, axis=1).ravel(), 0, None))
+    links = pl.DataFrame({
+        C.User: np.concatenate(rows).astype(np.int32),
+        "_nbr": als.user_ids.to_external(np.concatenate(cols)).astype(np.int32),
+        "_w": np.concatenate(weights).astype(np.float32),
+    })
+    norm = links.group_by(C.User).agg(pl.col("_w").sum().alias("_wsum"))
+    recent = (
+        history.filter(pl.col(C.Datetime) >= until - timedelta(days=recent_days))
+        .select(pl.col(C.User).cast(pl.Int32).alias("_nbr"), pl.col(C.Item).cast(pl.Int32)).unique()
+    )
+    scores = (
+        links.join(recent, on="_nbr")
+        .join(keyed, on=[C.User, C.Item], how="semi")
+        .group_by([C.User, C.Item]).agg(pl.col("_w").sum().alias("_s"))
+        .join(norm, on=C.User)
+        .select(C.User, C.Item, (pl.col("_s") / pl.col("_wsum").clip(1e-6, None)).cast(pl.Float32)
+                .alias("nbr_recent"))
+    )
+    return keyed.join(scores, on=[C.User, C.Item], how="left").with_columns(
+        pl.col("nbr_recent").fill_null(0.0))
+
+
 def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, until: datetime,
           als: AlsRecommender, recent_days: int, n_last: int) -> pl.DataFrame:
     """Candidates plus every column of :data:`FEATURES` (float32, no nulls), same row order."""
@@ -214,13 +276,15 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
         .with_columns((pl.col("item_share_log") - pl.col("user_pop_mean")).alias("pop_gap"),
                       (pl.col("item_age_days").log1p() - pl.col("user_fresh_mean")).alias("fresh_gap"))
         .join(affinity(pairs, history, items, genre_col, "genre_affinity"), on=[C.User, C.Item], how="left")
+        .join(neighbour_recent(pairs, history, als, until, recent_days), on=[C.User, C.Item], how="left")
         .join(affinity(pairs, history, items, artist_col, "artist_affinity"), on=[C.User, C.Item],
               how="left")
         .sort("_row")
     )
     fills = {"als_rank": _MISSING_RANK, "recent_rank": _MISSING_RANK, "item_age_days": -1.0,
              "item_last_days": -1.0, "item_share_log": np.log(_EPS), "item_recent_share_log": np.log(_EPS),
-             "item_week_share_log": np.log(_EPS)}
+             "item_week_share_log": np.log(_EPS), "item_decay3_log": np.log(_EPS),
+             "item_decay14_log": np.log(_EPS)}
     return out.with_columns(
         *(pl.col(f).cast(pl.Float32).fill_null(fills.get(f, 0.0)).alias(f) for f in FEATURES)
     ).drop("_row")

@@ -14,6 +14,8 @@ from musicrec.config import Ranker
 
 log = logging.getLogger(__name__)
 GROUP = "group"
+# the feature a prior reads: a log share of listens, i.e. a log-odds-like score
+_PRIORS = {"recent_share": "item_recent_share_log", "decayed_share": "item_decay14_log"}
 
 
 class CatBoostStage:
@@ -42,10 +44,10 @@ class CatBoostStage:
                     baseline=self._baseline(frame))
 
     def _baseline(self, frame: pl.DataFrame) -> np.ndarray | None:
-        """The prior the trees correct: log of the track's share of recent listens (None: no prior)."""
+        """The prior the trees correct: a log share of (recent or decayed) listens; None: no prior."""
         if self.params.prior == "none":
             return None
-        return frame.get_column("item_recent_share_log").to_numpy().astype(np.float64)
+        return frame.get_column(_PRIORS[self.params.prior]).to_numpy().astype(np.float64)
 
     def fit(self, frame: pl.DataFrame) -> CatBoostStage:
         """Fit; a seeded ``valid_fraction`` of the users is held out for early stopping."""
