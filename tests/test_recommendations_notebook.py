@@ -91,6 +91,6 @@ def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_p
     again = execute(NOTEBOOK, env)
     outputs = [out for cell in again.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.get("output_type") == "error"]
-    assert "is current for this data and these settings: not training" in "\n".join(
+    assert "is current for this data, these settings and this code: not training" in "\n".join(
         out.get("text", "") for out in outputs)
     assert {path.name: path.stat().st_mtime_ns for path in artifacts.iterdir()} == before

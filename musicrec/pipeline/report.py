@@ -26,9 +26,11 @@ def has_raw_data(raw_dir: Path) -> bool:
     return all((Path(raw_dir) / name).exists() for name in RAW_FILES)
 
 
-def is_current(manifest: dict[str, Any] | None, params: dict[str, Any], data_sha256: str) -> bool:
+def is_current(manifest: dict[str, Any] | None, params: dict[str, Any], data_sha256: str,
+               code: dict[str, Any] | None = None) -> bool:
     """True when ``manifest.json`` records a complete run (every step ok or skipped, the final list
-    exported) over the same prepared data (``data_sha256``) with the same ``params`` sections.
+    exported) over the same prepared data (``data_sha256``) with the same ``params`` sections and,
+    when ``code`` is given (:func:`musicrec.pipeline.artifacts.code_version`), the same code version.
 
     >>> done = {"steps": {"export": {"status": "ok"}}, "final_recommendations": "als",
     ...         "data": {"sha256": "x"}, "params": {"als": {"factors": 8}}}
@@ -39,6 +41,8 @@ def is_current(manifest: dict[str, Any] | None, params: dict[str, Any], data_sha
         return False
     steps = manifest.get("steps", {})
     if any(record.get("status") not in ("ok", "skipped") for record in steps.values()):
+        return False
+    if code is not None and manifest.get("code") != code:
         return False
     recorded = manifest.get("params", {})
     return manifest.get("data", {}).get("sha256") == data_sha256 and all(

@@ -115,3 +115,6 @@ def test_is_current_needs_same_data_params_and_a_finished_run():
     assert not report.is_current({**done, "steps": {"als": {"status": "failed"}}}, params, "x")
     assert not report.is_current({k: v for k, v in done.items() if k != "final_recommendations"}, params, "x")
     assert not report.is_current(None, params, "x")
+    code = {"package": "0.1.0", "git_commit": "abc"}
+    assert report.is_current({**done, "code": code}, params, "x", code)
+    assert not report.is_current({**done, "code": code}, params, "x", {**code, "git_commit": "def"})
