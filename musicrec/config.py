@@ -102,6 +102,7 @@ class Ranker(Section):
     negatives_per_positive: int = Field(20, ge=1)
     max_train_users: int = Field(20000, ge=10)  # users sampled (seeded) to train the ranker
     valid_fraction: float = Field(0.2, ge=0, lt=1)  # users held out for early stopping
+    refit_full: bool = False  # after early stopping, refit on all users with the chosen tree count
     n_recs: int = Field(50, ge=1)
     seed: int = 42
 

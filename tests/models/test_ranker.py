@@ -5,12 +5,14 @@ import polars as pl
 import pytest
 
 from musicrec.config import load_settings
+from musicrec.models.als import AlsRecommender
 from musicrec.models.ranker import (
     FEATURES,
     train_and_recommend,
     train_and_recommend_with_info,
     training_frame,
 )
+from musicrec.models.ranker.features import neighbour_recent
 from musicrec.models.ranker.labels import label_split, sample_negatives
 from musicrec.pipeline.split import time_split
 
@@ -153,10 +155,26 @@ def test_label_days_too_long_is_a_clear_error(split):
         train_and_recommend(split.train, make_items(), load_settings(ranker={"label_days": 400}))
 
 
-@pytest.mark.parametrize("loss, prior", [("YetiRank", "none"), ("PairLogit", "recent_share")])
-def test_other_losses_rank_too(split, loss, prior):
+@pytest.mark.parametrize("loss, prior, refit", [("YetiRank", "none", False),
+                                                 ("PairLogit", "recent_share", False),
+                                                 ("Logloss", "decayed_share", True)])
+def test_other_losses_and_priors_rank_too(split, loss, prior, refit):
     settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(update={
-        "loss": loss, "prior": prior})})
+        "loss": loss, "prior": prior, "refit_full": refit})})
     recs = train_and_recommend(split.train, make_items(), settings)
     assert recs.join(split.train, on=["user_id", "item_id"], how="semi").height == 0
     assert recs.get_column("rank").max() == SETTINGS.ranker.n_recs
+
+
+def test_neighbour_recent_counts_what_taste_neighbours_play_now(split):
+    history = label_split(split.train, SETTINGS.ranker.label_days).history
+    als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
+    until = history.get_column("started_at").max() + timedelta(days=1)
+    # user 0 (group A) and user 45 (group B), each with a group-A and a group-B track
+    pairs = pl.DataFrame({"user_id": [0, 0, 45, 45], "item_id": [129, 229, 129, 229]},
+                         schema={"user_id": pl.Int32, "item_id": pl.Int32})
+    out = neighbour_recent(pairs, history, als, until, recent_days=60)
+    score = {(u, i): v for u, i, v in out.iter_rows()}
+    assert score[(0, 129)] > score[(0, 229)]
+    assert score[(45, 229)] > score[(45, 129)]
+    assert all(0.0 <= v <= 1.0 for v in score.values())

@@ -68,14 +68,23 @@ class CatBoostStage:
                           self.params.early_stopping_rounds, "use_best_model": True}
         train_pool = self._pool(train)
         self.model.fit(train_pool, **fit_kwargs)
+        best = int(self.model.get_best_iteration() or 0) + 1 if fit_kwargs else self.params.iterations
+        valid_ndcg = self._valid_ndcg(valid) if fit_kwargs else None
+        if fit_kwargs and self.params.refit_full:
+            # the held-out users are data too (a fifth of it on a small set): refit on everyone for the
+            # number of trees early stopping chose
+            self.model = self._estimator().set_params(iterations=best)
+            train_pool = self._pool(frame)
+            self.model.fit(train_pool)
         self.info = {
             "loss": self.params.loss,
             "train_rows": train.height,
             "train_positives": int(train.get_column("label").sum()),
             "train_groups": int(train.get_column(GROUP).n_unique()),
             "valid_groups": int(valid.get_column(GROUP).n_unique()),
-            "best_iteration": int(self.model.get_best_iteration() or 0) if fit_kwargs else None,
-            "valid_ndcg@10_within_candidates": self._valid_ndcg(valid) if fit_kwargs else None,
+            "trees": best,
+            "refit_on_all_users": bool(fit_kwargs and self.params.refit_full),
+            "valid_ndcg@10_within_candidates": valid_ndcg,
             "feature_importance": dict(sorted(
                 ((n, round(float(v), 3)) for n, v in zip(
                     self.features, self.model.get_feature_importance(train_pool), strict=True)),
