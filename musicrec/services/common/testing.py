@@ -31,11 +31,22 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+_ISSUED_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port that was free a moment ago on 127.0.0.1 and that this process has not handed out yet.
+
+    The kernel may give the same ephemeral port to two back-to-back binds once the first socket is
+    closed, so ports for services started together would collide without the issued-ports memory.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ISSUED_PORTS:
+            _ISSUED_PORTS.add(port)
+            return port
 
 
 def _tail(path: Path, lines: int = 30) -> str:
