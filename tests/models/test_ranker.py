@@ -178,3 +178,17 @@ def test_neighbour_recent_counts_what_taste_neighbours_play_now(split):
     assert score[(0, 129)] > score[(0, 229)]
     assert score[(45, 229)] > score[(45, 129)]
     assert all(0.0 <= v <= 1.0 for v in score.values())
+
+
+def test_neighbour_search_among_the_most_active_users_past_the_cap(split, monkeypatch):
+    from musicrec.models.ranker import features
+
+    history = label_split(split.train, SETTINGS.ranker.label_days).history
+    als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
+    until = history.get_column("started_at").max() + timedelta(days=1)
+    pairs = pl.DataFrame({"user_id": [0, 0, 45, 45], "item_id": [129, 229, 129, 229]},
+                         schema={"user_id": pl.Int32, "item_id": pl.Int32})
+    monkeypatch.setattr(features, "_MAX_REFERENCE", 30)
+    out = neighbour_recent(pairs, history, als, until, recent_days=60)
+    score = {(u, i): v for u, i, v in out.iter_rows()}
+    assert score[(0, 129)] > score[(0, 229)] and score[(45, 229)] > score[(45, 129)]

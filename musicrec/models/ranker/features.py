@@ -36,6 +36,8 @@ _EPS = 1e-7
 _WEEK = 7
 _BATCH = 500_000
 _NEIGHBOURS = 20
+# most users a neighbour is searched among (keeps the search linear in the number of users)
+_MAX_REFERENCE = 50_000
 # half-lives (days) of the exponentially decayed popularity features
 _HALF_LIVES = (3, 14)
 
@@ -209,6 +211,9 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
 
     Neighbours are the ``n_neighbours`` users closest by cosine of ALS user factors; the feature is
     the share of them (cosine-weighted) who listened to the track in the last ``recent_days``.
+    Neighbours are searched among all users, or, past ``_MAX_REFERENCE`` users, among the
+    ``_MAX_REFERENCE`` most active in the last ``recent_days`` (only their listens count anyway):
+    the search costs queries x reference users.
     """
     keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
     users = np.unique(keyed.get_column(C.User).to_numpy())
@@ -219,17 +224,32 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
     factors = als.user_factors
     norms = np.linalg.norm(factors, axis=1)
     unit = np.ascontiguousarray(factors / np.where(norms > 0, norms, 1.0)[:, None], dtype=np.float32)
-    k = min(n_neighbours + 1, len(unit))
+    recent = (
+        history.filter(pl.col(C.Datetime) >= until - timedelta(days=recent_days))
+        .select(pl.col(C.User).cast(pl.Int32).alias("_nbr"), pl.col(C.Item).cast(pl.Int32)).unique()
+    )
+    reference = np.arange(len(unit))
+    if len(reference) > _MAX_REFERENCE:
+        active = (recent.group_by("_nbr").agg(pl.len().alias("_n"))
+                  .sort(["_n", "_nbr"], descending=[True, False]).head(_MAX_REFERENCE))
+        reference = np.sort(als.user_ids.to_internal(active.get_column("_nbr").to_numpy(), strict=False))
+        reference = reference[reference >= 0]
+    k = min(n_neighbours + 1, len(reference))
+    if k < 2:
+        return keyed.with_columns(pl.lit(0.0, dtype=pl.Float32).alias("nbr_recent"))
+    ref_unit = np.ascontiguousarray(unit[reference])
     rows, cols, weights = [], [], []
-    batch = max(1, min(10_000, 50_000_000 // len(unit)))
+    batch = max(1, min(10_000, 50_000_000 // len(reference)))
     with threadpool_limits(als.params.blas_threads or None, "blas"):
         for start in range(0, len(internal), batch):
             q = internal[start:start + batch]
-            sims = unit[q] @ unit.T
-            sims[np.arange(len(q)), q] = -np.inf  # not one's own neighbour
+            sims = unit[q] @ ref_unit.T
+            own = np.searchsorted(reference, q)  # not one's own neighbour
+            is_ref = (own < len(reference)) & (reference[np.minimum(own, len(reference) - 1)] == q)
+            sims[np.flatnonzero(is_ref), own[is_ref]] = -np.inf
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k - 1]
             rows.append(np.repeat(users[start:start + batch], k - 1))
-            cols.append(top.ravel())
+            cols.append(reference[top.ravel()])
             weights.append(np.clip(np.take_along_axis(sims, top, axis=1).ravel(), 0, None))
     links = pl.DataFrame({
         C.User: np.concatenate(rows).astype(np.int32),
@@ -237,10 +257,6 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         "_w": np.concatenate(weights).astype(np.float32),
     })
     norm = links.group_by(C.User).agg(pl.col("_w").sum().alias("_wsum"))
-    recent = (
-        history.filter(pl.col(C.Datetime) >= until - timedelta(days=recent_days))
-        .select(pl.col(C.User).cast(pl.Int32).alias("_nbr"), pl.col(C.Item).cast(pl.Int32)).unique()
-    )
     scores = (
         links.join(recent, on="_nbr")
         .join(keyed, on=[C.User, C.Item], how="semi")
