@@ -4,8 +4,9 @@ Prints the markdown metrics table and writes ``metrics.json`` / ``metrics.md`` t
 models are the package's own, configured by ``config.ini`` + ``MUSICREC_*`` variables, exactly as
 ``python -m musicrec train`` configures them.
 
-    .venv/bin/python bench/quality.py --prepared data/prepared --out data/quality-demo
-    MUSICREC_SPLIT__SPLIT_DATE=1998-03-20 .venv/bin/python bench/quality.py \\
+    MUSICREC_SPLIT__SPLIT_DATE=2022-12-16 PYTHONPATH=. .venv/bin/python bench/quality.py \\
+        --prepared data/prepared --out data/quality-demo
+    MUSICREC_SPLIT__SPLIT_DATE=1998-03-20 PYTHONPATH=. .venv/bin/python bench/quality.py \\
         --prepared data/movielens/prepared --out data/quality-ml100k
 
 Tune with ``--validation-days N``: the test period is dropped and the split moves N days earlier, so
