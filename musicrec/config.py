@@ -56,6 +56,12 @@ class Prepare(Section):
 class Split(Section):
     # None: derived from the data (the last ``test_fraction`` of the time range), and printed.
     split_date: dt.date | None = None
+
+    @field_validator("split_date", mode="before")
+    @classmethod
+    def _auto_date(cls, value: object) -> object:
+        # "" or "auto" (e.g. MUSICREC_SPLIT__SPLIT_DATE=auto) asks for the date derived from the data.
+        return None if isinstance(value, str) and value.strip().lower() in ("", "auto") else value
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
 

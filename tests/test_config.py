@@ -62,3 +62,10 @@ def test_bad_url_names_key(ini):
     ini("[urls]\nevents_store_url = localhost:8020\n")
     with pytest.raises(ConfigError, match=r"\[urls\] events_store_url"):
         load_settings()
+
+
+@pytest.mark.parametrize("value", ["", "auto", "AUTO"])
+def test_split_date_auto_means_derived(ini, monkeypatch, value):
+    ini("[split]\nsplit_date = 2022-12-16\n")
+    monkeypatch.setenv("MUSICREC_SPLIT__SPLIT_DATE", value)
+    assert load_settings().split.split_date is None
