@@ -79,6 +79,11 @@ def run_pipeline(
 
     inputs = [ctx.prepared_dir / name for name in (A.EVENTS_FILE, A.ITEMS_FILE)]
     fingerprint = A.file_fingerprint([path for path in inputs if path.exists()])
+    previous = ctx.store.read_json(A.MANIFEST).get("data", {}) if ctx.store.exists(A.MANIFEST) else {}
+    if len(selected) < len(STEPS) and previous.get("sha256") not in (None, fingerprint["sha256"]):
+        log.warning("the prepared data changed since the last run (fingerprint %s -> %s): outputs of "
+                    "steps not rerun now describe the old data; rerun the whole `train`",
+                    previous["sha256"][:12], fingerprint["sha256"][:12])
     manifest = A.update_manifest(
         ctx.store,
         code=A.code_version(),

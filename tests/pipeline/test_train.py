@@ -13,6 +13,8 @@ from musicrec.pipeline.runner import run_pipeline
 from musicrec.pipeline.steps import STEPS, MissingInputError
 from musicrec.storage.artifacts import LocalArtifactStore
 
+from .conftest import write_prepared
+
 PARQUETS = ["top_popular.parquet", "top_recent.parquet", "personal_als.parquet", "similar.parquet",
             "recommendations.parquet", "items.parquet"]
 
@@ -181,3 +183,13 @@ def test_split_date_outside_the_data_is_a_one_line_error(prepared, tmp_path, mon
     assert result.exit_code == 1
     assert "outside the data range 2022-12-01..2022-12-31" in result.output
     assert "Traceback" not in result.output
+
+
+def test_partial_run_on_changed_data_warns(prepared, settings, tmp_path, caplog):
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    run_pipeline(settings, ["split", "popular"], prepared_dir=prepared, store=store, show_progress=False)
+    changed = tmp_path / "prepared"
+    write_prepared(changed, seed=1)
+    with caplog.at_level("WARNING"):
+        run_pipeline(settings, ["popular"], prepared_dir=changed, store=store, show_progress=False)
+    assert "prepared data changed since the last run" in caplog.text
