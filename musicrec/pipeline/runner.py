@@ -104,6 +104,8 @@ def run_pipeline(
         record: dict[str, Any] = {
             "status": status, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_mb),
             "rows": rows or {}, "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            # the settings this step ran with (top-level "params" is the latest run's, maybe partial)
+            "params": {name: getattr(settings, name).model_dump(mode="json") for name in step.params},
         }
         sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows or {}}
         if step.name == "split":

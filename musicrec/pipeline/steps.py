@@ -83,6 +83,7 @@ class Step:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     doc: str = ""
+    params: tuple[str, ...] = ()  # settings sections it reads (recorded with the step in the manifest)
 
 
 # --- steps ------------------------------------------------------------------------------------------
@@ -232,21 +233,23 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("split", split_step, prepared=(A.EVENTS_FILE,), outputs=(A.SPLIT,),
+    Step("split", split_step, params=("split",), prepared=(A.EVENTS_FILE,), outputs=(A.SPLIT,),
          doc="global time split; saves the split date and counts"),
-    Step("popular", popular_step, prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
+    Step("popular", popular_step, params=("popular",), prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
          outputs=(A.TOP_POPULAR, A.TOP_RECENT), doc="top popular and recently popular tracks"),
-    Step("als", als_step, prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
+    Step("als", als_step, params=("als",), prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
          outputs=(A.ALS_MODEL, A.PERSONAL_ALS), doc="ALS fit on train, personal lists"),
-    Step("similar", similar_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE), inputs=(A.SPLIT, A.ALS_MODEL),
+    Step("similar", similar_step, params=("similar", "als"), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
+         inputs=(A.SPLIT, A.ALS_MODEL),
          outputs=(A.SIMILAR,), doc="similar tracks: ALS neighbours + content fallback"),
-    Step("ranker", ranker_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE), inputs=(A.SPLIT,),
+    Step("ranker", ranker_step, params=("ranker", "als"), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
+         inputs=(A.SPLIT,),
          outputs=(A.RANKER_RECS,), doc="CatBoost two-stage ranker (skipped if not available)"),
-    Step("evaluate", evaluate_step, prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
+    Step("evaluate", evaluate_step, params=("evaluation",), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
          inputs=(A.SPLIT, A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.SIMILAR),
          outputs=(A.METRICS_JSON, A.METRICS_MD),
          doc="offline metrics on the test period (skipped if not available)"),
-    Step("export", export_step, prepared=(A.ITEMS_FILE,), inputs=(A.PERSONAL_ALS,),
+    Step("export", export_step, params=("als", "ranker"), prepared=(A.ITEMS_FILE,), inputs=(A.PERSONAL_ALS,),
          outputs=(A.RECOMMENDATIONS, A.ITEMS), doc="final recommendations + items for the services"),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)

@@ -94,6 +94,8 @@ def test_manifest_records_params_data_code_rows_timings(trained, prepared):
     assert set(manifest["steps"]) == {s.name for s in STEPS}
     assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in manifest["steps"].values())
     assert "split_date" in manifest["note"]
+    assert manifest["steps"]["similar"]["params"]["similar"]["k"] == 3
+    assert set(manifest["steps"]["similar"]["params"]) == {"similar", "als"}
 
 
 def test_als_model_round_trips(trained):
