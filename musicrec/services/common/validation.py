@@ -24,8 +24,12 @@ UserId = Annotated[int, Query(ge=0, le=MAX_ID, description="user id, a non-negat
 ItemId = Annotated[int, Query(ge=0, le=MAX_ID, description="item (track) id, a non-negative integer")]
 
 
-def get_settings(request: Request) -> Settings:
-    """The settings the app was built with (``create_app(settings)`` stores them in ``app.state``)."""
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was built with (``create_app(settings)`` stores them in ``app.state``).
+
+    ``async def`` on purpose, as ``k_dependency`` below: FastAPI runs a plain ``def`` dependency in the
+    threadpool, and those hops doubled the in-app time of the cheapest routes (about 130 -> 260 us).
+    """
     return request.app.state.settings
 
 
@@ -53,7 +57,7 @@ def k_query(default: int) -> Any:
     The dependency function is exposed as ``alias.__metadata__[0].dependency`` for overrides in tests.
     """
 
-    def k_dependency(
+    async def k_dependency(
         settings: SettingsDep,
         k: Annotated[int, Query(description="number of items to return, 1 <= k <= max_k")] = default,
     ) -> int:

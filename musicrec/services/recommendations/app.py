@@ -18,14 +18,13 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Recommendations
 from musicrec.config import Settings
-from musicrec.services.common import NotReady, UserId, build_app
+from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
 from musicrec.services.recommendations import recommender
 from musicrec.services.recommendations.artifacts import (
     ArtifactsError,
     RecommendationArtifacts,
     load_artifacts,
 )
-from musicrec.services.recommendations.params import K50, K100, SettingsDep
 
 log = logging.getLogger(__name__)
 
