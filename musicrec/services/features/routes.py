@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from musicrec.services.common import K10, ItemId, NotReady, SettingsDep, check_k
 from musicrec.services.common.errors import InvalidParameter
@@ -15,7 +16,7 @@ from musicrec.services.features.index import SimilarIndex
 router = APIRouter(tags=["features"])
 
 
-def get_similar_index(request: Request) -> SimilarIndex:
+async def get_similar_index(request: Request) -> SimilarIndex:
     """The index loaded by the lifespan; 503 ``not_ready`` (with the reason) when it did not load."""
     index = getattr(request.app.state, "similar_index", None)
     if index is None:
@@ -43,6 +44,17 @@ class BatchResponse(BaseModel):
     items: dict[str, SimilarItems]
 
 
+def _lookup_all(index: SimilarIndex, item_ids: list[int], k: int) -> dict[str, SimilarItems]:
+    """One entry per distinct id, in request order (keys are strings, as JSON requires)."""
+    items: dict[str, SimilarItems] = {}
+    for item_id in item_ids:
+        key = str(item_id)
+        if key not in items:
+            ids, scores = index.lookup(item_id, k)
+            items[key] = SimilarItems(item_id_2=ids, score=scores)
+    return items
+
+
 def _count(request: Request, hits: int, misses: int) -> None:
     counter = request.app.state.metrics.counter(
         "similar_lookups", "item lookups by whether the item has similar items", ["result"]
@@ -51,8 +63,14 @@ def _count(request: Request, hits: int, misses: int) -> None:
     counter.labels("miss").inc(misses)
 
 
+# The routes are ``async def``: one lookup is a binary search of a few microseconds, far less than the
+# threadpool hop FastAPI pays for a plain ``def`` route (and again for its response validation).
+# Only a large batch is sent to the threadpool, so it cannot hold the event loop for long.
+INLINE_BATCH = 64
+
+
 @router.post("/similar_items", response_model=SimilarItems)
-def similar_items(request: Request, item_id: ItemId, k: K10, index: SimilarIndexDep) -> SimilarItems:
+async def similar_items(request: Request, item_id: ItemId, k: K10, index: SimilarIndexDep) -> SimilarItems:
     """Up to ``k`` tracks similar to ``item_id``, best score first:
     ``{"item_id_2": [id, ...], "score": [float, ...]}``; an unknown item gives empty lists (200)."""
     ids, scores = index.lookup(item_id, k)
@@ -61,7 +79,7 @@ def similar_items(request: Request, item_id: ItemId, k: K10, index: SimilarIndex
 
 
 @router.post("/similar_items/batch", response_model=BatchResponse)
-def similar_items_batch(
+async def similar_items_batch(
     request: Request, body: BatchRequest, settings: SettingsDep, index: SimilarIndexDep
 ) -> BatchResponse:
     """Similar tracks of several items in one call.
@@ -80,12 +98,10 @@ def similar_items_batch(
             param="item_ids",
         )
     k = check_k(body.k, settings.serving.max_k)
-    items: dict[str, SimilarItems] = {}
-    for item_id in body.item_ids:
-        key = str(item_id)
-        if key not in items:
-            ids, scores = index.lookup(item_id, k)
-            items[key] = SimilarItems(item_id_2=ids, score=scores)
+    if len(body.item_ids) <= INLINE_BATCH:
+        items = _lookup_all(index, body.item_ids, k)
+    else:
+        items = await run_in_threadpool(_lookup_all, index, body.item_ids, k)
     hits = sum(1 for entry in items.values() if entry.item_id_2)
     _count(request, hits=hits, misses=len(items) - hits)
     return BatchResponse(items=items)
