@@ -126,9 +126,13 @@ class ServiceProcess(_Process):
         port: int | None = None,
         cwd: Path = REPO_ROOT,
         startup_timeout_s: float = 30.0,
+        access_log: bool = False,
     ) -> None:
         super().__init__()
         self.target = target
+        # Off by default, as in ``musicrec serve``: a log line per request costs the services CPU
+        # that benchmarks would otherwise count against the code (bench/serve.py measured it on).
+        self.access_log = access_log
         self.env = dict(env or {})
         self.workers = workers
         self.port = port or free_port()
@@ -140,6 +144,8 @@ class ServiceProcess(_Process):
         """Start uvicorn and block until ``GET /health`` answers 200."""
         argv = [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1",
                 "--port", str(self.port), "--workers", str(self.workers)]
+        if not self.access_log:
+            argv.append("--no-access-log")
         self._spawn(argv, self.env, self.cwd)
         self._wait_until(self._healthy, self.startup_timeout_s)
         return self
