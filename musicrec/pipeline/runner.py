@@ -98,16 +98,15 @@ def run_pipeline(
         with PeakMemory() as memory:
             rows = step.run(ctx)
         seconds = time.perf_counter() - start
-        status = "skipped" if rows is None else "ok"
-        log.info("stage=%s status=%s seconds=%.1f rows=%s peak_rss_mb=%.0f",
-                 step.name, status, seconds, rows or {}, memory.peak_mb)
+        log.info("stage=%s status=ok seconds=%.1f rows=%s peak_rss_mb=%.0f",
+                 step.name, seconds, rows, memory.peak_mb)
         record: dict[str, Any] = {
-            "status": status, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_mb),
-            "rows": rows or {}, "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "status": "ok", "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_mb),
+            "rows": rows, "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             # the settings this step ran with (top-level "params" is the latest run's, maybe partial)
             "params": {name: getattr(settings, name).model_dump(mode="json") for name in step.params},
         }
-        sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows or {}}
+        sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows}
         if step.name == "split":
             sections["split"] = ctx.store.read_json(A.SPLIT)
         if "ranker_info" in ctx.cache and step.name == "ranker":

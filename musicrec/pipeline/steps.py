@@ -8,8 +8,6 @@ split step saves the split date, later steps re-apply it to ``events.parquet``.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +19,11 @@ import polars as pl
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
+from musicrec.evaluation.report import render_markdown
+from musicrec.evaluation.runner import evaluate
 from musicrec.models.als import AlsRecommender
 from musicrec.models.popular import recent_popular, top_popular
+from musicrec.models.ranker import train_and_recommend_with_info
 from musicrec.models.similar import build_similar
 from musicrec.pipeline import artifacts as A
 from musicrec.pipeline.split import TimeSplit, time_split
@@ -75,10 +76,10 @@ class Context:
 
 @dataclass(frozen=True)
 class Step:
-    """``run(ctx)`` returns the row count of each output it wrote (or ``None`` if it skipped)."""
+    """``run(ctx)`` returns the row count of each output it wrote."""
 
     name: str
-    run: Callable[[Context], dict[str, int] | None]
+    run: Callable[[Context], dict[str, int]]
     prepared: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
@@ -135,27 +136,10 @@ def similar_step(ctx: Context) -> dict[str, int]:
     return {A.SIMILAR: similar.height}
 
 
-def _optional(module: str, attr: str) -> Callable[..., Any] | None:
-    """The quality engineer's function, or None (logged) while it is not in the package."""
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        log.warning("%s.%s is not available (%s)", module, attr, exc)
-        return None
-
-
-def ranker_step(ctx: Context) -> dict[str, int] | None:
-    with_info = _optional("musicrec.models.ranker", "train_and_recommend_with_info")
-    plain = None if with_info else _optional("musicrec.models.ranker", "train_and_recommend")
-    if with_info is None and plain is None:
-        log.warning("step ranker skipped: no ranker; recommendations.parquet will be the ALS list")
-        return None
+def ranker_step(ctx: Context) -> dict[str, int]:
     train, items = ctx.split().train, ctx.prepared(A.ITEMS_FILE)
-    if with_info is not None:
-        recs, info = with_info(train, items, ctx.settings)
-        ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
-    else:
-        recs = plain(train, items, ctx.settings)
+    recs, info = train_and_recommend_with_info(train, items, ctx.settings)
+    ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
     return {A.RANKER_RECS: recs.height}
 
@@ -169,11 +153,7 @@ def _ranker_ran(ctx: Context) -> bool:
     return ranker.get("status") == "ok" and ranker.get("finished_at", "") >= als.get("finished_at", "")
 
 
-def evaluate_step(ctx: Context) -> dict[str, int] | None:
-    evaluate = _optional("musicrec.evaluation.runner", "evaluate")
-    if evaluate is None:
-        log.warning("step evaluate skipped: no evaluation runner; metrics.json not written")
-        return None
+def evaluate_step(ctx: Context) -> dict[str, int]:
     recs = {
         "top_popular": ctx.artifact(A.TOP_POPULAR),
         "recent_popular": ctx.artifact(A.TOP_RECENT),
@@ -181,13 +161,12 @@ def evaluate_step(ctx: Context) -> dict[str, int] | None:
     }
     if _ranker_ran(ctx):
         recs["ranker"] = ctx.artifact(A.RANKER_RECS)
-    extra = {}
-    if "similar" in inspect.signature(evaluate).parameters:  # enables the online-path metrics
-        extra["similar"] = ctx.artifact(A.SIMILAR)
-    metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings, **extra)
+    else:
+        log.info("no ranker output from after the last ALS fit: the ranker is not scored")
+    metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings,
+                       similar=ctx.artifact(A.SIMILAR))  # similar enables the online-path metrics
     ctx.store.write_json(A.METRICS_JSON, metrics)
-    render = _optional("musicrec.evaluation.report", "render_markdown") or metrics_markdown
-    ctx.store.write_text(A.METRICS_MD, render(metrics))
+    ctx.store.write_text(A.METRICS_MD, render_markdown(metrics))
     ctx.cache["metrics"] = metrics
     return {A.METRICS_JSON: len(metrics)}
 
@@ -214,24 +193,6 @@ def export_step(ctx: Context) -> dict[str, int]:
     return {A.RECOMMENDATIONS: final.height, A.ITEMS: ctx.prepared(A.ITEMS_FILE).height}
 
 
-def metrics_markdown(metrics: dict[str, Any]) -> str:
-    """Fallback rendering (when the evaluation report module is absent): a table for every
-    model -> {metric: value} section, the rest verbatim."""
-    tables = {k: v for k, v in metrics.items() if isinstance(v, dict) and all(
-        isinstance(x, int | float) for x in v.values())}
-    lines = ["# Offline metrics", ""]
-    if tables:
-        names = sorted({m for v in tables.values() for m in v})
-        lines += ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for model, values in tables.items():
-            cells = [f"{values[m]:.5g}" if m in values else "" for m in names]
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    rest = {k: v for k, v in metrics.items() if k not in tables}
-    if rest:
-        lines += ["", "```", *(f"{k}: {v}" for k, v in rest.items()), "```"]
-    return "\n".join(lines) + "\n"
-
-
 STEPS: tuple[Step, ...] = (
     Step("split", split_step, params=("split",), prepared=(A.EVENTS_FILE,), outputs=(A.SPLIT,),
          doc="global time split; saves the split date and counts"),
@@ -244,11 +205,11 @@ STEPS: tuple[Step, ...] = (
          outputs=(A.SIMILAR,), doc="similar tracks: ALS neighbours + content fallback"),
     Step("ranker", ranker_step, params=("ranker", "als"), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
          inputs=(A.SPLIT,),
-         outputs=(A.RANKER_RECS,), doc="CatBoost two-stage ranker (skipped if not available)"),
+         outputs=(A.RANKER_RECS,), doc="CatBoost two-stage ranker"),
     Step("evaluate", evaluate_step, params=("evaluation",), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
          inputs=(A.SPLIT, A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.SIMILAR),
          outputs=(A.METRICS_JSON, A.METRICS_MD),
-         doc="offline metrics on the test period (skipped if not available)"),
+         doc="offline metrics of every model on the same test users"),
     Step("export", export_step, params=("als", "ranker"), prepared=(A.ITEMS_FILE,), inputs=(A.PERSONAL_ALS,),
          outputs=(A.RECOMMENDATIONS, A.ITEMS), doc="final recommendations + items for the services"),
 )

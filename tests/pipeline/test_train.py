@@ -10,7 +10,7 @@ from musicrec.models.als import AlsRecommender
 from musicrec.pipeline import steps as steps_module
 from musicrec.pipeline.cli import train_command
 from musicrec.pipeline.runner import run_pipeline
-from musicrec.pipeline.steps import STEPS, MissingInputError
+from musicrec.pipeline.steps import STEP_NAMES, STEPS, MissingInputError
 from musicrec.storage.artifacts import LocalArtifactStore
 
 from .conftest import write_prepared
@@ -19,18 +19,14 @@ PARQUETS = ["top_popular.parquet", "top_recent.parquet", "personal_als.parquet",
             "recommendations.parquet", "items.parquet"]
 
 
-@pytest.fixture(autouse=True)
-def no_quality_modules(monkeypatch):
-    """Pin the fallback path (ranker/evaluation absent) unless a test wires its own fakes."""
-    monkeypatch.setattr(steps_module, "_optional", lambda module, attr: None)
+# every step but the (slow) ranker; tests/pipeline/test_train_integration.py runs the real ranker
+NO_RANKER = [name for name in STEP_NAMES if name != "ranker"]
 
 
 @pytest.fixture(scope="module")
 def trained(prepared, settings, tmp_path_factory):
     store = LocalArtifactStore(tmp_path_factory.mktemp("artifacts"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(steps_module, "_optional", lambda module, attr: None)
-        manifest = run_pipeline(settings, prepared_dir=prepared, store=store, show_progress=False)
+    manifest = run_pipeline(settings, NO_RANKER, prepared_dir=prepared, store=store, show_progress=False)
     return store, manifest
 
 
@@ -74,10 +70,11 @@ def test_models_see_only_the_train_period(trained, prepared):
     assert top.get_column("plays").to_list() == expected.get_column("len").head(10).to_list()
 
 
-def test_fallback_recommendations_are_the_als_list(trained):
+def test_without_a_ranker_run_recommendations_are_the_als_list(trained):
     store, manifest = trained
-    assert manifest["steps"]["ranker"]["status"] == "skipped"
-    assert manifest["steps"]["evaluate"]["status"] == "skipped"
+    assert "ranker" not in manifest["steps"]
+    assert manifest["steps"]["evaluate"]["status"] == "ok"
+    assert sorted(manifest["metrics"]["warm"]["models"]) == ["als", "random", "recent_popular", "top_popular"]
     assert manifest["final_recommendations"] == "als"
     assert store.read_parquet("recommendations.parquet").equals(store.read_parquet("personal_als.parquet"))
 
@@ -91,7 +88,7 @@ def test_manifest_records_params_data_code_rows_timings(trained, prepared):
     assert manifest["data"]["files"]["events.parquet"]["sha256"] == sha
     assert manifest["code"]["package"] == "0.1.0"
     assert manifest["rows"]["similar.parquet"] == store.read_parquet("similar.parquet").height
-    assert set(manifest["steps"]) == {s.name for s in STEPS}
+    assert set(manifest["steps"]) == set(NO_RANKER)
     assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in manifest["steps"].values())
     assert "split_date" in manifest["note"]
     assert manifest["steps"]["similar"]["params"]["similar"]["k"] == 3
@@ -108,7 +105,7 @@ def test_als_model_round_trips(trained):
 def test_same_seed_same_artifacts(trained, prepared, settings, tmp_path):
     store, _ = trained
     again = LocalArtifactStore(tmp_path)
-    run_pipeline(settings, prepared_dir=prepared, store=again, show_progress=False)
+    run_pipeline(settings, NO_RANKER, prepared_dir=prepared, store=again, show_progress=False)
     for name in PARQUETS:
         assert again.read_parquet(name).equals(store.read_parquet(name)), name
     a = np.load(store.path("als_model/user_factors.npy"))
@@ -153,26 +150,20 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "score": pl.Series(list(range(6, 0, -1)) * len(users), dtype=pl.Float32),
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
-    def fake_evaluate(split, recs, items, settings_, similar=None):
-        calls["evaluated"] = sorted(recs)
-        calls["similar_rows"] = similar.height
-        return {"als": {"ndcg@10": 0.5}, "ranker": {"ndcg@10": 0.25}}
-
     def fake_ranker_with_info(train, items, settings_):
         return fake_ranker(train, items, settings_), {"best_iteration": 7}
 
-    fakes = {"train_and_recommend_with_info": fake_ranker_with_info, "evaluate": fake_evaluate,
-             "render_markdown": None}
-    monkeypatch.setattr(steps_module, "_optional", lambda module, attr: fakes[attr])
+    monkeypatch.setattr(steps_module, "train_and_recommend_with_info", fake_ranker_with_info)
     store = LocalArtifactStore(tmp_path)
     manifest = run_pipeline(settings, prepared_dir=prepared, store=store, show_progress=False)
     assert calls["ranker_train_max"] < datetime(2022, 12, 20)  # the ranker sees the train period only
-    assert calls["evaluated"] == ["als", "ranker", "recent_popular", "top_popular"]
-    assert calls["similar_rows"] == store.read_parquet("similar.parquet").height
-    assert manifest["metrics"]["ranker"]["ndcg@10"] == 0.25
+    warm = manifest["metrics"]["warm"]
+    assert sorted(warm["models"]) == ["als", "random", "ranker", "recent_popular", "top_popular"]
+    assert 0 <= warm["models"]["ranker"]["ndcg@10"] <= 1
+    assert manifest["metrics"]["online"]["offline_list"] == "ranker"  # online path scored
     assert manifest["ranker"] == {"best_iteration": 7}
     assert store.read_json("metrics.json") == manifest["metrics"]
-    assert "| ranker | 0.25 |" in store.path("metrics.md").read_text()
+    assert "| ranker |" in store.path("metrics.md").read_text()
     final = store.read_parquet("recommendations.parquet")
     assert manifest["final_recommendations"] == "ranker"
     assert final.group_by("user_id").len().get_column("len").unique().to_list() == [4]  # ranker n_recs
