@@ -6,40 +6,20 @@ synth``), prepares and trains in a tmp dir, never in the repository's ``data/`` 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from html import escape
-from pathlib import Path
 
-import nbformat
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from nbclient import NotebookClient
 
 from musicrec.pipeline.artifacts import code_version
+from tests.helpers.notebooks import ROOT, execute
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "recommendations.ipynb"
 USERS, TRACKS, EVENTS = 1500, 1500, 60_000
-HAS_RANKER = importlib.util.find_spec("musicrec.models.ranker") is not None
-MIN_IMAGES = 7  # 2 distributions, genres, weekly listens, user groups, 2 metric comparisons (+ ranker)
-
-
-def execute(path: Path, env: dict[str, str], timeout_s: int = 120) -> nbformat.NotebookNode:
-    """Run every cell with the ``python3`` kernel of the venv, cwd at the repository root."""
-    notebook = nbformat.read(path, as_version=4)
-    saved = os.environ.copy()
-    os.environ.update(env)  # the kernel inherits the environment of the process that starts it
-    try:
-        NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return notebook
+MIN_IMAGES = 8  # 2 distributions, genres, weekly listens, user groups, 2 metric comparisons, ranker
 
 
 def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_path):
@@ -72,14 +52,14 @@ def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_p
     markdown = "\n".join(out["data"]["text/markdown"] for out in outputs
                          if "text/markdown" in out.get("data", {}))
     assert "# Offline metrics" in markdown
-    models = {"random", "top_popular", "recent_popular", "als"} | ({"ranker"} if HAS_RANKER else set())
+    models = ("random", "top_popular", "recent_popular", "als", "ranker")
     for model in models:
         assert f"| {model} |" in markdown, model
     for model in ("online", "offline", "blended"):
         assert f"| {model} |" in markdown, model
 
     images = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert len(images) >= MIN_IMAGES + HAS_RANKER
+    assert len(images) >= MIN_IMAGES
     text = "\n".join(out.get("text", "") for out in outputs)
     assert "ALS top 10 for user" in text and "[als] track" in text and "[content] track" in text
     html = "\n".join(out["data"].get("text/html", "") for out in outputs if "data" in out)

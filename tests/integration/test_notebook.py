@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from tests.helpers.notebooks import ROOT, execute
 from tests.integration.stack import Stack
 
 pytestmark = [pytest.mark.notebook, pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "tests.ipynb"
-
-
-def execute(path: Path, env: dict[str, str], timeout_s: int = 120) -> nbformat.NotebookNode:
-    """Run every cell with the ``python3`` kernel of this interpreter, cwd at the repository root."""
-    notebook = nbformat.read(path, as_version=4)
-    saved = os.environ.copy()
-    os.environ.update(env)  # the kernel inherits the environment of the process that starts it
-    try:
-        NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return notebook
 
 
 def outputs(notebook: nbformat.NotebookNode) -> str:
