@@ -14,7 +14,7 @@ RAW_DIR := data/raw
 PREPARED_DIR := data/prepared
 ARTIFACTS_DIR := artifacts
 
-.PHONY: install test lint demo data-demo prepare train serve data-movielens clean
+.PHONY: install test lint demo data-demo prepare train serve notebook data-movielens clean
 
 install: $(STAMP)
 
@@ -59,6 +59,10 @@ demo: data-demo prepare
 # The three services (ports from config.ini [urls]) until Ctrl-C; then try `python test_service.py`.
 serve: install
 	MUSICREC_PATHS__ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(PY) -m musicrec serve
+
+# Executes recommendations.ipynb in place over the demo directories (trains only if artifacts are stale).
+notebook: install
+	$(VENV)/bin/jupyter-execute --inplace recommendations.ipynb
 
 # MovieLens 100k, taken from the recbole wheel on PyPI (no need to install recbole).
 data-movielens: install
