@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,27 @@ def ports() -> dict[str, int]:
     return {name: free_port() for name in ("recommendations", "features", "events")}
 
 
+@contextlib.contextmanager
+def _serve(tmp_path: Path, ports: dict[str, int]) -> Iterator[subprocess.Popen]:
+    """``python -m musicrec serve`` over tiny artifacts; whatever the test did, nothing outlives it."""
+    write_artifacts(tmp_path / "artifacts")
+    env = {**os.environ, **_env(tmp_path, ports)}
+    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for service in _services_on(ports):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                service.kill()
+
+
 def test_missing_artifacts_is_a_clear_error(tmp_path, ports):
     (tmp_path / "artifacts").mkdir()
     result = CliRunner().invoke(serve_command, [], env=_env(tmp_path, ports))
@@ -64,12 +86,7 @@ def test_port_in_use_is_a_clear_error(tmp_path, ports):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
-    write_artifacts(tmp_path / "artifacts")
-    env = {**os.environ, **_env(tmp_path, ports)}
-    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    children: list[psutil.Process] = []
-    try:
+    with _serve(tmp_path, ports) as process:
         lines = []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -97,28 +114,13 @@ def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
         assert alive == []
         with pytest.raises(httpx.ConnectError):
             httpx.get(url)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_services_die_with_a_killed_serve(tmp_path, ports):
     """Even SIGKILL of the command (no clean-up possible) leaves no orphan service behind."""
-    write_artifacts(tmp_path / "artifacts")
-    env = {**os.environ, **_env(tmp_path, ports)}
-    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    children: list[psutil.Process] = []
-    try:
+    with _serve(tmp_path, ports) as process:
         for line in process.stdout:
             if "events service ready" in line:
                 break
@@ -133,12 +135,6 @@ def test_services_die_with_a_killed_serve(tmp_path, ports):
         while _services_on(ports) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _services_on(ports) == []
-    finally:
-        for child in children + _services_on(ports):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        if process.poll() is None:
-            process.kill()
 
 
 def _services_on(ports: dict[str, int]) -> list[psutil.Process]:
