@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 import click
@@ -15,7 +14,7 @@ class LazyGroup(click.Group):
     """A click group whose commands are ``(module, attribute)`` pairs imported on first use.
 
     `--help` stays fast and one area's heavy imports (catboost, uvicorn) are not paid by another's
-    command; areas not built yet are left out of `--help` instead of breaking it.
+    command.
     """
 
     def __init__(self, *args, lazy: dict[str, tuple[str, str]], **kwargs):
@@ -23,7 +22,7 @@ class LazyGroup(click.Group):
         self.lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, (module, _) in self.lazy.items() if importlib.util.find_spec(module))
+        return sorted(self.lazy)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.lazy:

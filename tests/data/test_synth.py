@@ -193,7 +193,7 @@ def test_new_releases_get_a_burst_after_release(shaped):
 
 
 def test_collaborative_filtering_beats_popularity(shaped):
-    implicit = pytest.importorskip("implicit")
+    import implicit
     import scipy.sparse as sp
     from threadpoolctl import threadpool_limits
 
