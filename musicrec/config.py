@@ -92,6 +92,8 @@ class Ranker(Section):
     iterations: int = Field(500, ge=1)
     depth: int = Field(4, ge=1)
     learning_rate: float = Field(0.03, gt=0)
+    l2_leaf_reg: float = Field(3.0, gt=0)  # CatBoost's leaf regularisation (its default is 3)
+    ensemble: int = Field(1, ge=1)  # models fitted with different seeds and held-out users, scores averaged
     loss: Literal["Logloss", "YetiRank", "PairLogit"] = "Logloss"
     early_stopping_rounds: int = Field(50, ge=1)
     # the trees start from log(share of recent listens: [popular] recent_days, or decayed with a 14-day

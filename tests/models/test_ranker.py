@@ -192,3 +192,17 @@ def test_neighbour_search_among_the_most_active_users_past_the_cap(split, monkey
     out = neighbour_recent(pairs, history, als, until, recent_days=60)
     score = {(u, i): v for u, i, v in out.iter_rows()}
     assert score[(0, 129)] > score[(0, 229)] and score[(45, 229)] > score[(45, 129)]
+
+
+def test_ensemble_averages_models_with_different_seeds(split):
+    from musicrec.models.ranker.model import CatBoostStage
+
+    rows = training_frame(split.train, make_items(), SETTINGS)
+    params = SETTINGS.ranker.model_copy(update={"ensemble": 3})
+    stage = CatBoostStage(params, FEATURES).fit(rows)
+    assert len(stage.models) == 3 and len(stage.info["trees"]) == 3
+    x = rows.select(FEATURES).to_numpy()
+    each = [m.predict(x, prediction_type="RawFormulaVal") for m in stage.models]
+    assert not np.allclose(each[0], each[1])  # different seeds and held-out users
+    prior = rows.get_column("item_recent_share_log").to_numpy()
+    np.testing.assert_allclose(stage.predict(rows), np.mean(each, axis=0) + prior, rtol=1e-6)

@@ -1,4 +1,9 @@
-"""The CatBoost second stage, wrapped (not subclassed): fit with early stopping on held-out users."""
+"""The CatBoost second stage, wrapped (not subclassed): fit with early stopping on held-out users.
+
+With ``[ranker] ensemble = n > 1`` it fits n models, each with its own seed and its own held-out users,
+and averages their raw scores: on small training sets (a few hundred user lists) one model's
+corrections to the prior depend a lot on the seed, and the average is steadier.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +30,18 @@ class CatBoostStage:
     def __init__(self, params: Ranker, features: tuple[str, ...]):
         self.params = params
         self.features = list(features)
-        self.model: CatBoostRanker | CatBoostClassifier | None = None
+        self.models: list[CatBoostRanker | CatBoostClassifier] = []
         self.info: dict[str, Any] = {}
 
-    def _estimator(self) -> CatBoostRanker | CatBoostClassifier:
+    @property
+    def model(self) -> CatBoostRanker | CatBoostClassifier | None:
+        """The first fitted model (the only one unless ``ensemble`` > 1)."""
+        return self.models[0] if self.models else None
+
+    def _estimator(self, seed: int) -> CatBoostRanker | CatBoostClassifier:
         p = self.params
         common = dict(iterations=p.iterations, depth=p.depth, learning_rate=p.learning_rate,
-                      random_seed=p.seed, thread_count=p.threads, verbose=False,
+                      l2_leaf_reg=p.l2_leaf_reg, random_seed=seed, thread_count=p.threads, verbose=False,
                       allow_writing_files=False)
         if p.loss == "Logloss":
             return CatBoostClassifier(loss_function="Logloss", **common)
@@ -50,63 +60,84 @@ class CatBoostStage:
         return frame.get_column(_PRIORS[self.params.prior]).to_numpy().astype(np.float64)
 
     def fit(self, frame: pl.DataFrame) -> CatBoostStage:
-        """Fit; a seeded ``valid_fraction`` of the users is held out for early stopping."""
+        """Fit ``ensemble`` models; each holds out its own seeded ``valid_fraction`` of the users for
+        early stopping."""
         if frame.height == 0 or frame.get_column("label").sum() == 0:
             raise ValueError("the ranker has no positive training rows: no candidate was listened to in "
                              "the label window ([ranker] label_days, n_candidates)")
-        # hold out users (all their windows), so validation never sees a training user
         users = np.unique(frame.get_column(C.User).to_numpy())
-        rng = np.random.default_rng(self.params.seed)
-        n_valid = int(len(users) * self.params.valid_fraction)
-        valid_users = rng.choice(users, n_valid, replace=False) if n_valid >= 1 else np.array([], dtype=int)
-        is_valid = pl.col(C.User).is_in(pl.Series(valid_users).implode())
-        train, valid = frame.filter(~is_valid), frame.filter(is_valid)
-        self.model = self._estimator()
-        fit_kwargs: dict[str, Any] = {}
-        if valid.height and valid.get_column("label").sum() > 0:
-            fit_kwargs = {"eval_set": self._pool(valid), "early_stopping_rounds":
-                          self.params.early_stopping_rounds, "use_best_model": True}
-        train_pool = self._pool(train)
-        self.model.fit(train_pool, **fit_kwargs)
-        best = int(self.model.get_best_iteration() or 0) + 1 if fit_kwargs else self.params.iterations
-        valid_ndcg = self._valid_ndcg(valid) if fit_kwargs else None
-        if fit_kwargs and self.params.refit_full:
-            # the held-out users are data too (a fifth of it on a small set): refit on everyone for the
-            # number of trees early stopping chose
-            self.model = self._estimator().set_params(iterations=best)
-            train_pool = self._pool(frame)
-            self.model.fit(train_pool)
+        self.models = []
+        members = []
+        for m in range(self.params.ensemble):
+            model, member = self._fit_one(frame, users, self.params.seed + 1000 * m)
+            self.models.append(model)
+            members.append(member)
+        first = members[0]
+        train_pool = self._pool(first.pop("_train"))
+        for member in members[1:]:
+            member.pop("_train")
+        importance = np.mean([m.get_feature_importance(train_pool) for m in self.models], axis=0)
+        valid = [m["valid_ndcg@10_within_candidates"] for m in members]
         self.info = {
             "loss": self.params.loss,
-            "train_rows": train.height,
-            "train_positives": int(train.get_column("label").sum()),
-            "train_groups": int(train.get_column(GROUP).n_unique()),
-            "valid_groups": int(valid.get_column(GROUP).n_unique()),
-            "trees": best,
-            "refit_on_all_users": bool(fit_kwargs and self.params.refit_full),
-            "valid_ndcg@10_within_candidates": valid_ndcg,
+            **{k: first[k] for k in ("train_rows", "train_positives", "train_groups", "valid_groups")},
+            "ensemble": self.params.ensemble,
+            "trees": first["trees"] if len(members) == 1 else [m["trees"] for m in members],
+            "refit_on_all_users": first["refit_on_all_users"],
+            "valid_ndcg@10_within_candidates": valid[0] if len(valid) == 1 else valid,
             "feature_importance": dict(sorted(
-                ((n, round(float(v), 3)) for n, v in zip(
-                    self.features, self.model.get_feature_importance(train_pool), strict=True)),
+                ((n, round(float(v), 3)) for n, v in zip(self.features, importance, strict=True)),
                 key=lambda kv: -kv[1])),
         }
         log.info("ranker fit: %s", {k: v for k, v in self.info.items() if k != "feature_importance"})
         return self
 
-    def _valid_ndcg(self, valid: pl.DataFrame) -> float:
+    def _fit_one(self, frame: pl.DataFrame, users: np.ndarray, seed: int) -> tuple[Any, dict[str, Any]]:
+        """One model: hold out users (all their windows, so validation never sees a training user),
+        fit with early stopping, optionally refit on everyone with the chosen tree count."""
+        rng = np.random.default_rng(seed)
+        n_valid = int(len(users) * self.params.valid_fraction)
+        valid_users = rng.choice(users, n_valid, replace=False) if n_valid >= 1 else np.array([], dtype=int)
+        is_valid = pl.col(C.User).is_in(pl.Series(valid_users).implode())
+        train, valid = frame.filter(~is_valid), frame.filter(is_valid)
+        model = self._estimator(seed)
+        fit_kwargs: dict[str, Any] = {}
+        if valid.height and valid.get_column("label").sum() > 0:
+            fit_kwargs = {"eval_set": self._pool(valid), "early_stopping_rounds":
+                          self.params.early_stopping_rounds, "use_best_model": True}
+        model.fit(self._pool(train), **fit_kwargs)
+        best = int(model.get_best_iteration() or 0) + 1 if fit_kwargs else self.params.iterations
+        valid_ndcg = self._valid_ndcg(model, valid) if fit_kwargs else None
+        refit = bool(fit_kwargs and self.params.refit_full)
+        if refit:
+            # the held-out users are data too (a fifth of it on a small set): refit on everyone for the
+            # number of trees early stopping chose
+            model = self._estimator(seed).set_params(iterations=best)
+            model.fit(self._pool(frame))
+        return model, {
+            "_train": frame if refit else train,
+            "train_rows": train.height,
+            "train_positives": int(train.get_column("label").sum()),
+            "train_groups": int(train.get_column(GROUP).n_unique()),
+            "valid_groups": int(valid.get_column(GROUP).n_unique()),
+            "trees": best,
+            "refit_on_all_users": refit,
+            "valid_ndcg@10_within_candidates": valid_ndcg,
+        }
+
+    def _valid_ndcg(self, model: Any, valid: pl.DataFrame) -> float:
         """NDCG@10 of the held-out users' candidate lists, as ordered by the fitted model."""
-        scores = self.model.eval_metrics(self._pool(valid), ["NDCG:top=10;type=Base"],
-                                         eval_period=self.model.tree_count_)
+        scores = model.eval_metrics(self._pool(valid), ["NDCG:top=10;type=Base"],
+                                    eval_period=model.tree_count_)
         return round(float(scores["NDCG:top=10;type=Base"][-1]), 4)
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """A score per row (higher = better); rows keep their order."""
-        if self.model is None:
+        """A score per row (higher = better; the mean over the ensemble); rows keep their order."""
+        if not self.models:
             raise RuntimeError("fit the ranker before predicting")
         x = frame.select(self.features).to_numpy()
-        if isinstance(self.model, CatBoostClassifier):
-            raw = self.model.predict(x, prediction_type="RawFormulaVal")  # log-odds, same scale as the prior
-        else:
-            raw = self.model.predict(x)
+        # a classifier's raw score is log-odds, the same scale as the prior
+        raw = np.mean([m.predict(x, prediction_type="RawFormulaVal") if isinstance(m, CatBoostClassifier)
+                       else m.predict(x) for m in self.models], axis=0)
         prior = self._baseline(frame)
         return raw if prior is None else raw + prior
