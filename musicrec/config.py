@@ -141,6 +141,19 @@ class Serving(Section):
 
 
 class Settings(BaseSettings):
+class S3(Section):
+    """S3-compatible storage for ``s3://bucket/prefix`` artifact locations. Credentials are never read
+    from here: boto3 takes them from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or its usual chain)."""
+
+    endpoint_url: str = ""  # empty: AWS; https://storage.yandexcloud.net for Yandex Object Storage
+    region: str = ""  # empty: boto3's default (AWS_DEFAULT_REGION); ru-central1 for Yandex
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"  # MinIO usually needs "path"
+    cache_dir: Path = Path("data/s3-cache")  # where services and local_dir download artifacts
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(3, ge=1)  # botocore retries (standard mode), first attempt included
+
+
     """All of musicrec's settings. Build with :func:`load_settings`, never at import time."""
 
     model_config = SettingsConfigDict(
@@ -159,6 +172,7 @@ class Settings(BaseSettings):
     events: Events = Events()
     serving: Serving = Serving()
 
+    s3: S3 = S3()
     @classmethod
     def settings_customise_sources(
         cls,

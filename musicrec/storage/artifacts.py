@@ -1,8 +1,8 @@
 """Where training artifacts live. Every write is atomic: a failed run never leaves a half-written file.
 
 :class:`ArtifactStore` is the interface the pipeline and the services use; :class:`LocalArtifactStore`
-keeps artifacts in a directory. An S3 store would implement the same methods (upload to a temporary key,
-then copy; directories as key prefixes).
+keeps artifacts in a directory; :class:`~musicrec.storage.s3.S3ArtifactStore` keeps them in S3-compatible
+object storage. :func:`musicrec.storage.location.open_store` picks one from a user-given location.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class ArtifactStore(Protocol):
     def copy_file(self, source: Path, name: str) -> None: ...
     def write_dir(self, name: str, writer: Callable[[Path], None]) -> None: ...
     def local_dir(self, name: str) -> Path: ...
+    def local_file(self, name: str) -> Path: ...
 
 
 class LocalArtifactStore:
@@ -111,4 +112,8 @@ class LocalArtifactStore:
 
     def local_dir(self, name: str) -> Path:
         """A local directory holding artifact ``name`` (here: the directory itself)."""
+        return self._require(name)
+
+    def local_file(self, name: str) -> Path:
+        """A local path of file artifact ``name`` (here: the file itself)."""
         return self._require(name)
