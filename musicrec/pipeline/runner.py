@@ -15,7 +15,8 @@ import psutil
 from musicrec.config import Settings
 from musicrec.pipeline import artifacts as A
 from musicrec.pipeline.steps import STEP_NAMES, STEPS, Context, check_inputs
-from musicrec.storage.artifacts import ArtifactStore, LocalArtifactStore
+from musicrec.storage.artifacts import ArtifactStore
+from musicrec.storage.location import open_store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def run_pipeline(
     ctx = Context(
         settings=settings,
         prepared_dir=Path(prepared_dir or settings.paths.prepared_dir),
-        store=store or LocalArtifactStore(settings.paths.artifacts_dir),
+        store=store or open_store(settings.paths.artifacts_dir, settings),
         show_progress=show_progress,
     )
     selected = [s for s in STEPS if s.name in wanted]  # DAG order, whatever order was asked

@@ -26,6 +26,8 @@ import httpx
 
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
+from musicrec.storage.location import is_s3, local_artifacts_dir, normalize_location, open_store
+from musicrec.storage.s3 import S3StoreError
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
 NEIGHBOUR_CHECKS = {"events", "features"}
@@ -61,14 +63,31 @@ def services_of(settings: Settings) -> list[Service]:
     ]
 
 
-def check_artifacts(artifacts_dir: Path) -> None:
+def check_artifacts(artifacts_dir: Path, settings: Settings | None = None) -> None:
     """Raise a one-line error naming the missing files (one of each tuple must exist)."""
+    if is_s3(artifacts_dir):
+        _check_s3_artifacts(normalize_location(artifacts_dir), settings or load_settings())
+        return
     missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS
                if not any((artifacts_dir / name).exists() for name in names)]
     if missing:
         raise click.ClickException(
             f"missing artifacts in {artifacts_dir.resolve()}: {', '.join(missing)}; "
             "run `python -m musicrec train` (or `make demo`) first"
+        )
+
+
+def _check_s3_artifacts(location: str, settings: Settings) -> None:
+    """The same check on an s3:// location (the services download the files themselves)."""
+    store = open_store(location, settings)
+    try:
+        missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS if not any(map(store.exists, names))]
+    except S3StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if missing:
+        raise click.ClickException(
+            f"missing artifacts in {location}: {', '.join(missing)}; "
+            f"run `python -m musicrec train --artifacts {location}` first"
         )
 
 
@@ -168,7 +187,8 @@ def _signal_group(service: Service, sig: signal.Signals) -> None:
 
 def examples(settings: Settings) -> list[str]:
     """``test_service.py`` commands with a real warm user and items that have similar tracks."""
-    picked = pick_examples(settings.paths.artifacts_dir, n_users=1)
+    # for s3:// the services have downloaded the files into the cache by now
+    picked = pick_examples(local_artifacts_dir(settings.paths.artifacts_dir, settings), n_users=1)
     user, items = (picked.warm_users or [1])[0], picked.items
     lines = [
         "python test_service.py",
@@ -194,7 +214,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def serve_command(workers: int, timeout_s: float, access_log: bool) -> None:
     """Run the events, features and recommendations services until Ctrl-C."""
     settings = load_settings()
-    check_artifacts(settings.paths.artifacts_dir)
+    check_artifacts(settings.paths.artifacts_dir, settings)
     services = services_of(settings)
     for service in services:
         check_port_free(service)

@@ -1,4 +1,5 @@
-"""``create_app(settings)`` for the features service; ``similar.parquet`` is loaded in the lifespan."""
+"""``create_app(settings)`` for the features service; ``similar.parquet`` is loaded in the lifespan
+(from the artifacts directory, or downloaded once from an ``s3://`` location)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from musicrec.config import Settings
 from musicrec.services.common import build_app
 from musicrec.services.features.index import SIMILAR_FILE, SimilarArtifactError, SimilarIndex
 from musicrec.services.features.routes import router
+from musicrec.storage.artifacts import MissingArtifactError
+from musicrec.storage.location import fetch_artifacts
+from musicrec.storage.s3 import S3StoreError
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +25,14 @@ log = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the similar-items index; a missing or bad file is logged, and /ready reports it."""
     settings: Settings = app.state.settings
-    path = settings.paths.artifacts_dir / SIMILAR_FILE
     app.state.similar_index = None
     app.state.similar_error = None
     try:
-        app.state.similar_index = await run_in_threadpool(SimilarIndex.from_parquet, path)
-    except SimilarArtifactError as exc:
+        # an s3:// location is downloaded once into [s3] cache_dir; a directory is used as it is
+        directory = await run_in_threadpool(fetch_artifacts, settings.paths.artifacts_dir, settings,
+                                            [(SIMILAR_FILE,)])
+        app.state.similar_index = await run_in_threadpool(SimilarIndex.from_parquet, directory / SIMILAR_FILE)
+    except (SimilarArtifactError, MissingArtifactError, S3StoreError) as exc:
         # Serve anyway: /health stays up, /ready and the routes answer 503 not_ready with this reason,
         # instead of a crash loop with a traceback while the artifacts are being trained.
         app.state.similar_error = str(exc)

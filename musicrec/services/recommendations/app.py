@@ -38,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.artifacts = None
     app.state.artifacts_error = "artifacts are loading"
     try:
-        app.state.artifacts = await asyncio.to_thread(load_artifacts, settings.paths.artifacts_dir)
+        app.state.artifacts = await asyncio.to_thread(load_artifacts, settings.paths.artifacts_dir, settings)
         app.state.artifacts_error = None
     except ArtifactsError as exc:
         # Keep running: /health answers, /ready and every recommendation say what is missing.

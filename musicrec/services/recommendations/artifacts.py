@@ -12,7 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec.columns import Columns as C
+from musicrec.config import Settings, load_settings
 from musicrec.services.recommendations.index import UserItemIndex
+from musicrec.storage.artifacts import MissingArtifactError
+from musicrec.storage.location import fetch_artifacts, is_s3
+from musicrec.storage.s3 import S3StoreError
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +55,20 @@ def _read(path: Path, columns: list[str]):
         raise ArtifactsError(f"{path}: cannot read it as parquet: {exc}") from None
 
 
-def load_artifacts(artifacts_dir: Path) -> RecommendationArtifacts:
+def load_artifacts(artifacts_dir: Path | str, settings: Settings | None = None) -> RecommendationArtifacts:
     """Read the offline list and the top popular tracks from ``artifacts_dir``.
 
+    ``artifacts_dir`` may be ``s3://bucket/prefix``: the two files are downloaded once into ``[s3]
+    cache_dir`` (of ``settings``, default: loaded) and read from there.
     Raises :class:`ArtifactsError` naming the file when something is missing or malformed.
     """
     start = time.perf_counter()
+    if is_s3(artifacts_dir):
+        try:
+            artifacts_dir = fetch_artifacts(artifacts_dir, settings or load_settings(),
+                                            [OFFLINE_FILES, (POPULAR_FILE,)])
+        except (MissingArtifactError, S3StoreError) as exc:
+            raise ArtifactsError(str(exc)) from None
     artifacts_dir = Path(artifacts_dir)
     offline_path = next(
         (artifacts_dir / name for name in OFFLINE_FILES if (artifacts_dir / name).exists()),
