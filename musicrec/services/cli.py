@@ -26,7 +26,7 @@ import httpx
 
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
-from musicrec.storage.location import is_s3, local_artifacts_dir, normalize_location, open_store
+from musicrec.storage.location import is_s3, local_artifacts_dir, normalize_location, open_s3_store
 from musicrec.storage.s3 import S3StoreError
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
@@ -79,8 +79,9 @@ def check_artifacts(artifacts_dir: Path, settings: Settings | None = None) -> No
 
 def _check_s3_artifacts(location: str, settings: Settings) -> None:
     """The same check on an s3:// location (the services download the files themselves)."""
-    store = open_store(location, settings)
+    store = open_s3_store(location, settings)
     try:
+        store.check_bucket()
         missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS if not any(map(store.exists, names))]
     except S3StoreError as exc:
         raise click.ClickException(str(exc)) from None

@@ -70,12 +70,15 @@ def make_s3_client(s3: S3):
         "s3", endpoint_url=s3.endpoint_url or None, region_name=s3.region or None, config=config)
 
 
+def open_s3_store(url: str | Path, settings: Settings) -> S3ArtifactStore:
+    """The store of ``s3://bucket/prefix`` with a client for ``[s3]``."""
+    bucket, prefix = parse_s3_url(str(url))
+    return S3ArtifactStore(bucket, prefix, make_s3_client(settings.s3), cache_dir=settings.s3.cache_dir)
+
+
 def open_store(location: str | Path, settings: Settings) -> ArtifactStore:
     """:class:`S3ArtifactStore` for ``s3://bucket/prefix``, :class:`LocalArtifactStore` for a path."""
-    if is_s3(location):
-        bucket, prefix = parse_s3_url(str(location))
-        return S3ArtifactStore(bucket, prefix, make_s3_client(settings.s3), cache_dir=settings.s3.cache_dir)
-    return LocalArtifactStore(location)
+    return open_s3_store(location, settings) if is_s3(location) else LocalArtifactStore(location)
 
 
 def local_artifacts_dir(location: str | Path, settings: Settings) -> Path:
@@ -95,12 +98,12 @@ def fetch_artifacts(location: str | Path, settings: Settings, groups: Sequence[S
     """
     if not is_s3(location):
         return Path(location)
-    store = open_store(location, settings)
-    assert isinstance(store, S3ArtifactStore)
+    store = open_s3_store(location, settings)
     start = time.perf_counter()
     for names in groups:
         name = next((n for n in names if store.exists(n)), None)
         if name is None:
+            store.check_bucket()  # "no bucket" says more than "no file"
             raise MissingArtifactError(
                 f"artifact {' or '.join(store.describe(n) for n in names)} does not exist "
                 "(run `python -m musicrec train --artifacts " + normalize_location(location) + "`)")

@@ -90,8 +90,8 @@ class S3ArtifactStore:
         except NoCredentialsError:
             raise S3StoreError(
                 f"{url}: no AWS credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
-        except EndpointConnectionError as exc:
-            raise S3StoreError(f"{url}: cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url')} "
+        except EndpointConnectionError:
+            raise S3StoreError(f"{url}: cannot reach the S3 endpoint {self.client.meta.endpoint_url} "
                                "(check [s3] endpoint_url / MUSICREC_S3__ENDPOINT_URL)") from None
         except BotoCoreError as exc:
             raise S3StoreError(f"{url}: {type(exc).__name__}: {exc}") from None
@@ -106,6 +106,17 @@ class S3ArtifactStore:
             if str(exc.response.get("Error", {}).get("Code", "")) in MISSING_CODES:
                 return False
             raise
+
+    def check_bucket(self) -> None:
+        """Raise :class:`S3StoreError` when the bucket does not exist or cannot be reached."""
+        with self._errors(""):
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) in MISSING_CODES:
+                    url = self.describe("")
+                    raise S3StoreError(f"{url}: bucket {self.bucket!r} does not exist") from None
+                raise
 
     def exists(self, name: str) -> bool:
         """A file ``name``, or a complete directory ``name`` (its pointer object exists)."""

@@ -71,3 +71,5 @@ def test_serve_checks_the_s3_location_before_starting(uploaded, s3_settings, s3_
     with pytest.raises(ClickException, match=f"missing artifacts in s3://{s3_bucket}/nothing: "
                                              "recommendations.parquet or personal_als.parquet"):
         check_artifacts(f"s3://{s3_bucket}/nothing", s3_settings)
+    with pytest.raises(ClickException, match="s3://no-such-bucket-here/p: bucket 'no-such-bucket-h"):
+        check_artifacts("s3://no-such-bucket-here/p", s3_settings)

@@ -101,6 +101,8 @@ def test_missing_bucket_is_a_one_line_error(s3_settings):
                                            "does not exist") as info:
         store.write_json("x.json", {})
     assert "\n" not in str(info.value)
+    with pytest.raises(S3StoreError, match="bucket 'no-such-bucket-here' does not exist"):
+        fetch_artifacts("s3://no-such-bucket-here/p", s3_settings, [("similar.parquet",)])
 
 
 def test_unreachable_endpoint_is_a_one_line_error(tmp_path):
@@ -109,7 +111,7 @@ def test_unreachable_endpoint_is_a_one_line_error(tmp_path):
                                  "connect_timeout_s": 1, "addressing_style": "path", "cache_dir": tmp_path})
     store = open_store("s3://bucket/prefix", settings)
     with pytest.raises(S3StoreError, match=f"s3://bucket/prefix/m.json: cannot reach the S3 endpoint "
-                                           f"http://127.0.0.1:{port}/") as info:
+                                           f"http://127.0.0.1:{port} \\(check \\[s3\\] endpoint_url") as info:
         store.read_json("m.json")
     assert "\n" not in str(info.value)
 
