@@ -140,7 +140,6 @@ class Serving(Section):
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
 
 
-class Settings(BaseSettings):
 class S3(Section):
     """S3-compatible storage for ``s3://bucket/prefix`` artifact locations. Credentials are never read
     from here: boto3 takes them from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or its usual chain)."""
@@ -154,6 +153,7 @@ class S3(Section):
     max_attempts: int = Field(3, ge=1)  # botocore retries (standard mode), first attempt included
 
 
+class Settings(BaseSettings):
     """All of musicrec's settings. Build with :func:`load_settings`, never at import time."""
 
     model_config = SettingsConfigDict(
@@ -171,8 +171,8 @@ class S3(Section):
     evaluation: Evaluation = Evaluation()
     events: Events = Events()
     serving: Serving = Serving()
-
     s3: S3 = S3()
+
     @classmethod
     def settings_customise_sources(
         cls,
