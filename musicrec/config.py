@@ -93,7 +93,8 @@ class Ranker(Section):
     depth: int = Field(4, ge=1)
     learning_rate: float = Field(0.03, gt=0)
     l2_leaf_reg: float = Field(3.0, gt=0)  # CatBoost's leaf regularisation (its default is 3)
-    ensemble: int = Field(1, ge=1)  # models fitted with different seeds and held-out users, scores averaged
+    ensemble: int = Field(5, ge=1)  # models fitted with different seeds and held-out users, scores averaged
+    ensemble_max_rows: int = Field(200_000, ge=0)  # more training rows than this: one model
     loss: Literal["Logloss", "YetiRank", "PairLogit"] = "Logloss"
     early_stopping_rounds: int = Field(50, ge=1)
     # the trees start from log(share of recent listens: [popular] recent_days, or decayed with a 14-day
@@ -102,6 +103,7 @@ class Ranker(Section):
     threads: int = Field(2, ge=1)
     label_days: int = Field(7, ge=1)
     windows: int = Field(16, ge=1)  # most label windows stacked back in time (each refits ALS)
+    window_step_days: int = Field(0, ge=0)  # days between windows' ends; 0 = label_days (disjoint windows)
     min_train_groups: int = Field(3000, ge=1)  # earlier windows are added until this many user lists
     n_candidates: int = Field(100, ge=1)  # ALS candidates per user
     recent_candidates: int = Field(50, ge=0)  # recently popular tracks per user

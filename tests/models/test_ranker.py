@@ -206,3 +206,44 @@ def test_ensemble_averages_models_with_different_seeds(split):
     assert not np.allclose(each[0], each[1])  # different seeds and held-out users
     prior = rows.get_column("item_recent_share_log").to_numpy()
     np.testing.assert_allclose(stage.predict(rows), np.mean(each, axis=0) + prior, rtol=1e-6)
+
+
+def test_ensemble_is_one_model_past_the_row_cap(split):
+    from musicrec.models.ranker.model import CatBoostStage
+
+    rows = training_frame(split.train, make_items(), SETTINGS)
+    params = SETTINGS.ranker.model_copy(update={"ensemble": 3, "ensemble_max_rows": rows.height - 1})
+    stage = CatBoostStage(params, FEATURES).fit(rows)
+    assert len(stage.models) == 1 and stage.info["ensemble"] == 1
+
+
+def test_recent_taste_and_new_since_last_features():
+    """User 1 heard genre-1 tracks long ago and only genre-2 tracks lately (the last TASTE_LAST
+    listens); track 9 first appeared after user 1's last listen."""
+    from musicrec.models.ranker import features
+
+    d = datetime(2022, 1, 1)
+    old = [(1, 10 + i, d + timedelta(hours=i)) for i in range(30)]  # genre 1
+    new = [(1, 50 + i, d + timedelta(days=10, hours=i)) for i in range(features.TASTE_LAST)]  # genre 2
+    other = [(2, 9, d + timedelta(days=15)), (2, 50, d + timedelta(days=15))]
+    history = pl.DataFrame(old + new + other, schema=SCHEMA, orient="row")
+    items = pl.DataFrame({"item_id": list(range(10, 40)) + list(range(50, 50 + features.TASTE_LAST)) + [8, 9],
+                          "genre_ids": [[1]] * 30 + [[2]] * features.TASTE_LAST + [[1], [2]]},
+                         schema_overrides={"item_id": pl.Int32, "genre_ids": pl.List(pl.Int32)})
+    pairs = pl.DataFrame({"user_id": [1, 1], "item_id": [8, 9], "als_rank": [1, 2],
+                          "recent_rank": [None, 1], "similar_score": [None, None]},
+                         schema={"user_id": pl.Int32, "item_id": pl.Int32, "als_rank": pl.Int32,
+                                 "recent_rank": pl.Int32, "similar_score": pl.Float32})
+    als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
+    until = datetime(2022, 1, 17)
+    out = features.build(pairs, history, items, until, als, recent_days=14, n_last=3)
+    row = {i: r for i, r in zip(out.get_column("item_id").to_list(), out.iter_rows(named=True), strict=True)}
+    # all-time: 30 of 50 listens are genre 1; lately: all TASTE_LAST are genre 2
+    assert row[8]["genre_affinity"] == pytest.approx(0.6) and row[8]["genre_affinity_last"] == 0.0
+    assert row[9]["genre_affinity"] == pytest.approx(0.4) and row[9]["genre_affinity_last"] == 1.0
+    # track 9: first played 1 day before until; user 1's last listen was ~6 days before until
+    last_days = (until - (d + timedelta(days=10, hours=features.TASTE_LAST - 1))).total_seconds() / 86400
+    assert row[9]["new_since_last"] == pytest.approx(last_days - 1.0, abs=1e-3)
+    assert row[9]["new_since_last"] > 0
+    # user 1 was the first to play every track they heard: age 0 at each listen
+    assert row[8]["user_fresh_last"] == pytest.approx(0.0)

@@ -30,7 +30,13 @@ FEATURES = (
     # user x track
     "sim_last_max", "sim_last_mean", "genre_affinity", "artist_affinity", "pop_gap", "fresh_gap",
     "nbr_recent",
+    # the same tastes over the user's last TASTE_LAST listens only (what they play lately)
+    "user_pop_last", "user_fresh_last", "pop_gap_last", "fresh_gap_last", "genre_affinity_last",
+    # the track appeared after the user's last listen (positive: new since their last visit)
+    "new_since_last",
 )
+# how many last listens the recent-taste features look at
+TASTE_LAST = 20
 _MISSING_RANK = 1_000
 _EPS = 1e-7
 _WEEK = 7
@@ -178,29 +184,39 @@ def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecom
     return best, mean
 
 
-def user_taste(history: pl.DataFrame) -> pl.DataFrame:
+def user_taste(history: pl.DataFrame, last: int | None = None, suffix: str = "mean") -> pl.DataFrame:
     """Per user: how mainstream and how early their listening is.
 
-    ``user_pop_mean``: mean log share of listens of the tracks the user heard (high = mainstream);
-    ``user_fresh_mean``: mean log1p of the track's age in days when the user heard it (low = an early
-    listener of new releases).
+    ``user_pop_<suffix>``: mean log share of listens of the tracks the user heard (high = mainstream);
+    ``user_fresh_<suffix>``: mean log1p of the track's age in days when the user heard it (low = an
+    early listener of new releases). With ``last``, only each user's ``last`` most recent listens are
+    averaged (the tracks' shares and ages still come from all of ``history``).
 
     >>> from datetime import datetime as d
     >>> h = pl.DataFrame({"user_id": [1, 2, 2, 2], "item_id": [5, 5, 6, 6],
     ...                   "started_at": [d(2022, 1, 1), d(2022, 1, 4), d(2022, 1, 4), d(2022, 1, 4)]})
     >>> [round(x, 3) for x in user_taste(h).sort("user_id").get_column("user_fresh_mean")]
     [0.0, 0.462]
+    >>> user_taste(h, last=1, suffix="last").sort("user_id").get_column("user_fresh_last").to_list()
+    [0.0, 0.0]
     """
     total = max(history.height, 1)
     per_item = history.group_by(C.Item).agg(
         (pl.len() / total).log().alias("_pop"), pl.col(C.Datetime).min().alias("_first"))
+    listens = history
+    if last is not None:  # newest first; ties keep the listen (row) order, as last_listens does
+        listens = (
+            history.with_row_index("_r")
+            .sort([C.User, C.Datetime, "_r"], descending=[False, True, True])
+            .filter(pl.int_range(pl.len()).over(C.User) < last)
+        )
     return (
-        history.join(per_item, on=C.Item)
+        listens.join(per_item, on=C.Item)
         .with_columns(((pl.col(C.Datetime) - pl.col("_first")).dt.total_seconds() / 86_400.0)
                       .log1p().alias("_fresh"))
         .group_by(C.User)
-        .agg(pl.col("_pop").mean().cast(pl.Float32).alias("user_pop_mean"),
-             pl.col("_fresh").mean().cast(pl.Float32).alias("user_fresh_mean"))
+        .agg(pl.col("_pop").mean().cast(pl.Float32).alias(f"user_pop_{suffix}"),
+             pl.col("_fresh").mean().cast(pl.Float32).alias(f"user_fresh_{suffix}"))
         .with_columns(pl.col(C.User).cast(pl.Int32))
     )
 
@@ -289,9 +305,15 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
         .join(item_stats(history, until, recent_days), on=C.Item, how="left")
         .join(user_stats(history, until, recent_days), on=C.User, how="left")
         .join(user_taste(history), on=C.User, how="left")
+        .join(user_taste(history, TASTE_LAST, "last"), on=C.User, how="left")
         .with_columns((pl.col("item_share_log") - pl.col("user_pop_mean")).alias("pop_gap"),
-                      (pl.col("item_age_days").log1p() - pl.col("user_fresh_mean")).alias("fresh_gap"))
+                      (pl.col("item_age_days").log1p() - pl.col("user_fresh_mean")).alias("fresh_gap"),
+                      (pl.col("item_share_log") - pl.col("user_pop_last")).alias("pop_gap_last"),
+                      (pl.col("item_age_days").log1p() - pl.col("user_fresh_last")).alias("fresh_gap_last"),
+                      (pl.col("user_days_since_last") - pl.col("item_age_days")).alias("new_since_last"))
         .join(affinity(pairs, history, items, genre_col, "genre_affinity"), on=[C.User, C.Item], how="left")
+        .join(affinity(pairs, last_listens(history, pairs.get_column(C.User).unique().to_numpy(), TASTE_LAST),
+                       items, genre_col, "genre_affinity_last"), on=[C.User, C.Item], how="left")
         .join(neighbour_recent(pairs, history, als, until, recent_days), on=[C.User, C.Item], how="left")
         .join(affinity(pairs, history, items, artist_col, "artist_affinity"), on=[C.User, C.Item],
               how="left")

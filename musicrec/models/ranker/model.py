@@ -2,7 +2,9 @@
 
 With ``[ranker] ensemble = n > 1`` it fits n models, each with its own seed and its own held-out users,
 and averages their raw scores: on small training sets (a few hundred user lists) one model's
-corrections to the prior depend a lot on the seed, and the average is steadier.
+corrections to the prior depend a lot on the seed, and the average is steadier. Past
+``ensemble_max_rows`` training rows one model is fitted: there the seed matters little and the fit
+time would multiply.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ class CatBoostStage:
         users = np.unique(frame.get_column(C.User).to_numpy())
         self.models = []
         members = []
-        for m in range(self.params.ensemble):
+        n_models = self.params.ensemble if frame.height <= self.params.ensemble_max_rows else 1
+        for m in range(n_models):
             model, member = self._fit_one(frame, users, self.params.seed + 1000 * m)
             self.models.append(model)
             members.append(member)
@@ -81,7 +84,7 @@ class CatBoostStage:
         self.info = {
             "loss": self.params.loss,
             **{k: first[k] for k in ("train_rows", "train_positives", "train_groups", "valid_groups")},
-            "ensemble": self.params.ensemble,
+            "ensemble": n_models,
             "trees": first["trees"] if len(members) == 1 else [m["trees"] for m in members],
             "refit_on_all_users": first["refit_on_all_users"],
             "valid_ndcg@10_within_candidates": valid[0] if len(valid) == 1 else valid,
