@@ -10,7 +10,13 @@ models are the package's own, configured by ``config.ini`` + ``MUSICREC_*`` vari
         --prepared data/movielens/prepared --out data/quality-ml100k
 
 Tune with ``--validation-days N``: the test period is dropped and the split moves N days earlier, so
-hyperparameters are chosen on the train period only.
+hyperparameters are chosen on the train period only. ``--folds 14,21,28 --seeds 1,2,42`` runs that for
+every fold and ranker seed and prints only the ranker's NDCG@10 over the best baseline per fold and
+the means (no online section, nothing written but ``folds.json``):
+
+    MUSICREC_SPLIT__SPLIT_DATE=1998-03-20 MUSICREC_ALS__FACTORS=16 PYTHONPATH=. .venv/bin/python \
+        bench/quality.py --prepared data/movielens/prepared --out data/quality/ml100k-folds \
+        --folds 14,21,28,35,42,56,70 --seeds 1,2,42
 """
 
 from __future__ import annotations
@@ -22,13 +28,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from musicrec.config import load_settings
+from musicrec.columns import Columns as C
+from musicrec.config import Settings, load_settings
+from musicrec.evaluation.metrics import ranking_metrics
 from musicrec.evaluation.report import render_markdown
-from musicrec.evaluation.runner import evaluate
+from musicrec.evaluation.runner import BASELINES, evaluate, personalise
 from musicrec.models.als import AlsRecommender
-from musicrec.models.popular import top_popular
+from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.similar import build_similar
 from musicrec.pipeline.split import time_split
 
@@ -41,11 +50,18 @@ def main() -> None:
     parser.add_argument("--validation-days", type=int, default=0,
                         help="tune without touching the test period: drop the listens from the split date "
                              "on and split this many days earlier instead")
+    parser.add_argument("--folds", type=_ints, default=None,
+                        help="comma-separated validation days, one fold each (implies validation mode)")
+    parser.add_argument("--seeds", type=_ints, default=None,
+                        help="comma-separated [ranker] seeds for --folds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     events = pl.read_parquet(args.prepared / "events.parquet")
     items = pl.read_parquet(args.prepared / "items.parquet")
+    if args.folds:
+        folds(events, items, settings, args.folds, args.seeds or [settings.ranker.seed], args.out)
+        return
     timings = {}
 
     start = time.perf_counter()
@@ -77,6 +93,53 @@ def main() -> None:
     text = render_markdown(metrics) + f"\nTimings (s): {json.dumps(timings)}\n"
     (args.out / "metrics.md").write_text(text)
     print(text)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, found {text!r}") from None
+
+
+def folds(events: pl.DataFrame, items: pl.DataFrame, settings: Settings, days: list[int],
+          seeds: list[int], out: Path) -> None:
+    """Ranker NDCG@10 / best baseline on each validation fold and seed; prints and writes folds.json."""
+    from musicrec.models.ranker import train_and_recommend
+
+    full = time_split(events, settings.split.split_date, settings.split.test_fraction)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for seed in seeds:
+        run = settings.model_copy(update={"ranker": settings.ranker.model_copy(update={"seed": seed})})
+        for n in days:
+            split = time_split(full.train, full.split_date - timedelta(days=n))
+            warm, train = split.warm_users, split.train
+            seen = train.select(C.User, C.Item).unique()
+            truth = split.test.select(C.User, C.Item).unique()
+            als = AlsRecommender(run.als).fit(train, show_progress=False)
+            lists = {
+                "top_popular": top_popular(train, run.popular.n),
+                "recent_popular": recent_popular(train, run.popular.n, run.popular.recent_days,
+                                                 split.split_date),
+                "als": als.recommend(als.user_ids.external, run.als.n_recs, show_progress=False),
+                "ranker": train_and_recommend(train, items, run),
+            }
+            ndcg = {}
+            for name, frame in lists.items():
+                personal = frame if C.User in frame.columns else personalise(frame, warm, seen, 10)
+                ndcg[name] = ranking_metrics(personal, truth, (10,), warm)["ndcg@10"]
+            best = max((k for k in ndcg if k in BASELINES), key=ndcg.get)
+            ndcg["ratio"] = ndcg["ranker"] / ndcg[best] if ndcg[best] > 0 else float("nan")
+            results.setdefault(str(seed), {})[str(n)] = {**ndcg, "users": len(warm), "best": best}
+            print(f"seed {seed} fold {n:3d}: {len(warm)} users, ranker {ndcg['ranker']:.4f}, "
+                  f"{best} {ndcg[best]:.4f}, ratio {ndcg['ratio']:.3f}", flush=True)
+    means = {seed: float(np.mean([f["ratio"] for f in per.values()])) for seed, per in results.items()}
+    for seed, mean in means.items():
+        ratios = " ".join(f"{f['ratio']:.2f}" for f in results[seed].values())
+        print(f"seed {seed}: mean ratio {mean:.3f} ({ratios})")
+    print(f"mean over seeds and folds: {np.mean(list(means.values())):.3f}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "folds.json").write_text(json.dumps({"folds": results, "mean_ratio": means}, indent=2))
 
 
 if __name__ == "__main__":
