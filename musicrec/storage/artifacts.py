@@ -39,6 +39,18 @@ class ArtifactStore(Protocol):
     def local_file(self, name: str) -> Path: ...
 
 
+def replace_path(tmp: Path, final: Path) -> None:
+    """Put the finished ``tmp`` (file or directory) at ``final`` by renaming."""
+    if tmp.is_dir() and final.exists():
+        # a directory cannot be replaced in one rename: move the old one aside first
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
 class LocalArtifactStore:
     """Artifacts as files under ``root``; each write goes to a temporary sibling, then is renamed."""
 
@@ -68,14 +80,7 @@ class LocalArtifactStore:
         tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
             yield tmp
-            if tmp.is_dir() and final.exists():
-                # a directory cannot be replaced in one rename: move the old one aside first
-                old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(final, old)
-                os.replace(tmp, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+            replace_path(tmp, final)
         finally:
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)

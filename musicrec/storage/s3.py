@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from musicrec.storage.artifacts import MissingArtifactError
+from musicrec.storage.artifacts import MissingArtifactError, replace_path
 
 log = logging.getLogger(__name__)
 
@@ -255,13 +255,7 @@ class S3ArtifactStore:
             for relative in files:
                 self._download(self.key(f"{name}/{version}/{relative}"), tmp / relative, name)
             (tmp / f".{POINTER}").write_text(version)
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
+            replace_path(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return target
