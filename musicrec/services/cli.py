@@ -26,7 +26,7 @@ import httpx
 
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
-from musicrec.storage.location import is_s3, local_artifacts_dir, normalize_location, open_s3_store
+from musicrec.storage.location import is_s3, local_artifacts_dir, open_store
 from musicrec.storage.s3 import S3StoreError
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
@@ -63,33 +63,21 @@ def services_of(settings: Settings) -> list[Service]:
     ]
 
 
-def check_artifacts(artifacts_dir: Path, settings: Settings | None = None) -> None:
-    """Raise a one-line error naming the missing files (one of each tuple must exist)."""
-    if is_s3(artifacts_dir):
-        _check_s3_artifacts(normalize_location(artifacts_dir), settings or load_settings())
-        return
-    missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS
-               if not any((artifacts_dir / name).exists() for name in names)]
-    if missing:
-        raise click.ClickException(
-            f"missing artifacts in {artifacts_dir.resolve()}: {', '.join(missing)}; "
-            "run `python -m musicrec train` (or `make demo`) first"
-        )
-
-
-def _check_s3_artifacts(location: str, settings: Settings) -> None:
-    """The same check on an s3:// location (the services download the files themselves)."""
-    store = open_s3_store(location, settings)
+def check_artifacts(location: Path | str, settings: Settings | None = None) -> None:
+    """Raise a one-line error naming the missing files (one of each tuple must exist), for a directory
+    or an ``s3://`` location (the services download the files themselves)."""
+    store = open_store(location, settings or load_settings())
     try:
-        store.check_bucket()
+        if is_s3(location):
+            store.check_bucket()  # "no bucket" says more than "no file"
         missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS if not any(map(store.exists, names))]
     except S3StoreError as exc:
         raise click.ClickException(str(exc)) from None
     if missing:
-        raise click.ClickException(
-            f"missing artifacts in {location}: {', '.join(missing)}; "
-            f"run `python -m musicrec train --artifacts {location}` first"
-        )
+        where = store.describe("").rstrip("/") if is_s3(location) else Path(location).resolve()
+        train = (f"`python -m musicrec train --artifacts {where}`" if is_s3(location)
+                 else "`python -m musicrec train` (or `make demo`)")
+        raise click.ClickException(f"missing artifacts in {where}: {', '.join(missing)}; run {train} first")
 
 
 def check_port_free(service: Service) -> None:
