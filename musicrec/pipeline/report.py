@@ -28,7 +28,7 @@ def has_raw_data(raw_dir: Path) -> bool:
 
 def is_current(manifest: dict[str, Any] | None, params: dict[str, Any], data_sha256: str,
                code: dict[str, Any] | None = None) -> bool:
-    """True when ``manifest.json`` records a complete run (every step ok or skipped, the final list
+    """True when ``manifest.json`` records a complete run (every recorded step ok, the final list
     exported) over the same prepared data (``data_sha256``) with the same ``params`` sections and,
     when ``code`` is given (:func:`musicrec.pipeline.artifacts.code_version`), the same code version.
 
@@ -40,7 +40,7 @@ def is_current(manifest: dict[str, Any] | None, params: dict[str, Any], data_sha
     if not manifest or "final_recommendations" not in manifest:
         return False
     steps = manifest.get("steps", {})
-    if any(record.get("status") not in ("ok", "skipped") for record in steps.values()):
+    if any(record.get("status") != "ok" for record in steps.values()):
         return False
     if code is not None and manifest.get("code") != code:
         return False
@@ -248,9 +248,7 @@ def metrics_table(metrics: dict[str, Any], section: str = "warm") -> pl.DataFram
 
 
 def feature_importance(manifest: dict[str, Any]) -> dict[str, float]:
-    """The ranker's feature importance if the pipeline recorded it in ``manifest.json``
-    (``ranker.feature_importance`` or ``steps.ranker.feature_importance``), else an empty dict."""
-    for section in (manifest.get("ranker"), manifest.get("steps", {}).get("ranker")):
-        if isinstance(section, dict) and isinstance(section.get("feature_importance"), dict):
-            return {str(k): float(v) for k, v in section["feature_importance"].items()}
-    return {}
+    """The ranker's feature importance as the ranker step recorded it in ``manifest.json``
+    (``ranker.feature_importance``); an empty dict when the ranker has not run."""
+    recorded = manifest.get("ranker", {}).get("feature_importance", {})
+    return {str(k): float(v) for k, v in recorded.items()}

@@ -108,7 +108,7 @@ def test_metrics_table_and_feature_importance():
 
 def test_is_current_needs_same_data_params_and_a_finished_run():
     params = {"als": {"factors": 8}}
-    done = {"steps": {"split": {"status": "ok"}, "ranker": {"status": "skipped"}},
+    done = {"steps": {"split": {"status": "ok"}, "ranker": {"status": "ok"}},
             "final_recommendations": "als", "data": {"sha256": "x"}, "params": params}
     assert report.is_current(done, params, "x")
     assert not report.is_current(done, params, "y")
