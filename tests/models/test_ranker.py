@@ -247,3 +247,7 @@ def test_recent_taste_and_new_since_last_features():
     assert row[9]["new_since_last"] > 0
     # user 1 was the first to play every track they heard: age 0 at each listen
     assert row[8]["user_fresh_last"] == pytest.approx(0.0)
+    # the period's per-track and per-user columns computed once and passed in give the same rows
+    stats = features.period_stats(history, until, 14)
+    again = features.build(pairs, history, items, until, als, recent_days=14, n_last=3, stats=stats)
+    assert again.equals(out)

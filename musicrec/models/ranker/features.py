@@ -285,9 +285,27 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         pl.col("nbr_recent").fill_null(0.0))
 
 
+def period_stats(
+    history: pl.DataFrame, until: datetime, recent_days: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The per-track and per-user columns of the period ``history`` (ending at ``until``). They do not
+    depend on the candidates: a caller that builds features for users in batches computes them once."""
+    users = (
+        user_stats(history, until, recent_days)
+        .join(user_taste(history), on=C.User, how="left")
+        .join(user_taste(history, TASTE_LAST, "last"), on=C.User, how="left")
+    )
+    return item_stats(history, until, recent_days), users
+
+
 def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, until: datetime,
-          als: AlsRecommender, recent_days: int, n_last: int) -> pl.DataFrame:
-    """Candidates plus every column of :data:`FEATURES` (float32, no nulls), same row order."""
+          als: AlsRecommender, recent_days: int, n_last: int,
+          stats: tuple[pl.DataFrame, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """Candidates plus every column of :data:`FEATURES` (float32, no nulls), same row order.
+
+    ``stats`` is :func:`period_stats` of the same ``history``, ``until`` and ``recent_days`` (computed
+    here when not given)."""
+    item_frame, user_frame = stats if stats is not None else period_stats(history, until, recent_days)
     pairs = candidates.with_row_index("_row")
     sim_max, sim_mean = similarity_to_last(pairs, history, als, n_last)
     genre_col = "genre_ids" if "genre_ids" in items.columns else C.Genres
@@ -302,10 +320,8 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
             pl.col("similar_score").is_not_null().cast(pl.Float32).alias("src_similar"),
         )
         .with_columns((pl.col("src_als") + pl.col("src_recent") + pl.col("src_similar")).alias("n_sources"))
-        .join(item_stats(history, until, recent_days), on=C.Item, how="left")
-        .join(user_stats(history, until, recent_days), on=C.User, how="left")
-        .join(user_taste(history), on=C.User, how="left")
-        .join(user_taste(history, TASTE_LAST, "last"), on=C.User, how="left")
+        .join(item_frame, on=C.Item, how="left")
+        .join(user_frame, on=C.User, how="left")
         .with_columns((pl.col("item_share_log") - pl.col("user_pop_mean")).alias("pop_gap"),
                       (pl.col("item_age_days").log1p() - pl.col("user_fresh_mean")).alias("fresh_gap"),
                       (pl.col("item_share_log") - pl.col("user_pop_last")).alias("pop_gap_last"),
