@@ -74,7 +74,10 @@ def generate(
     a source did not propose the track); the user's heard tracks are removed."""
     cfg = settings.ranker
     users = np.asarray(users)
-    heard = history.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32)).unique()
+    heard = (  # only these users' pairs: inference calls this per batch of users over the whole history
+        history.filter(pl.col(C.User).is_in(pl.Series(users).implode()))
+        .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32)).unique()
+    )
 
     als_part = als.recommend(users, cfg.n_candidates, filter_listened=True, show_progress=False).select(
         pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32),
