@@ -23,7 +23,6 @@ import copy
 import datetime as dt
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -34,9 +33,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import psutil
 from threadpoolctl import threadpool_limits
 
+from bench import machine
 from musicrec.columns import Columns as C
 from musicrec.config import Als, ConfigError, Settings, Similar, load_settings
 from musicrec.evaluation.metrics import ranking_metrics
@@ -216,12 +215,6 @@ def scoring(
 
 
 # -- command line ------------------------------------------------------------------------------------
-def _machine() -> str:
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB, "
-            f"load average {load}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
-
-
 def _load_split(events_path: Path, split_date: dt.datetime) -> TimeSplit:
     if not events_path.exists():
         sys.exit(f"missing {events_path}: run `python -m musicrec prepare --out {events_path.parent}`")
@@ -251,7 +244,7 @@ def _run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                     settings.als.alpha)
     print(f"\n{header}; {K} recommendations, heard tracks filtered; fit seconds: median of {args.repeats}; "
           f"blas_threads={base.blas_threads} (0 = all cores); seed={base.seed}; bold = config.ini [als]")
-    print(_machine() + "\n")
+    print(machine.describe() + "\n")
     print(f"| factors | iterations | regularization | alpha | fit s | NDCG@{K} | precision@{K} |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
@@ -298,7 +291,7 @@ def _run_scoring(args: argparse.Namespace) -> Scoring:
           f"factors={model.params.factors}; {header}; seconds: median of {args.repeats}; "
           f"blas_threads={model.params.blas_threads} (0 = all cores); NDCG@{K} and precision@{K} of the "
           f"{N_RECS} recommendations on {s.eval_users:,} warm users")
-    print(_machine() + "\n")
+    print(machine.describe() + "\n")
     print(f"| what | n | scored tracks | seconds | linear projection | NDCG@{K} | precision@{K} |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, label in (("exact", "recommend, exact"),

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+from bench import machine
 
 SCALES = {
     "tenth": (137_272, 100_000, 22_262_990),
@@ -89,8 +89,7 @@ def main() -> None:
     for scale in args.scale or ["tenth"]:
         measures += bench_scale(scale, args.dir, args.seed, prepare=not args.skip_prepare)
 
-    print(f"\nmachine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB RAM, "
-          f"load average {os.getloadavg()[0]:.1f}; seed {args.seed}\n")
+    print(f"\n{machine.describe()}; seed {args.seed}\n")
     print("| step | scale (users / tracks / listens) | wall s | CPU s | peak RSS (MB) | output (MB) |")
     print("|---|---|---:|---:|---:|---:|")
     for m in measures:

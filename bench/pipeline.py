@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import machine
 from musicrec.config import load_settings
 from musicrec.pipeline.runner import run_pipeline
 from musicrec.storage.artifacts import LocalArtifactStore
@@ -73,7 +74,7 @@ def main() -> None:
     print(f"\nscale: {args.users:,} users, {args.tracks:,} tracks, {args.events:,} listens requested; "
           f"train {split.get('train_rows', 0):,} / test {split.get('test_rows', 0):,} rows; "
           f"ALS factors={settings.als.factors} iterations={settings.als.iterations}; "
-          f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB\n")
+          f"{machine.describe()}\n")
     print("| stage | seconds | peak RSS (MB) | rows written |")
     print("|---|---:|---:|---|")
     for name, seconds, peak in setup:
