@@ -184,39 +184,38 @@ def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecom
     return best, mean
 
 
-def user_taste(history: pl.DataFrame, last: int | None = None, suffix: str = "mean") -> pl.DataFrame:
-    """Per user: how mainstream and how early their listening is.
+def user_taste(history: pl.DataFrame, last: int) -> pl.DataFrame:
+    """Per user: how mainstream and how early their listening is, over all listens and lately.
 
-    ``user_pop_<suffix>``: mean log share of listens of the tracks the user heard (high = mainstream);
-    ``user_fresh_<suffix>``: mean log1p of the track's age in days when the user heard it (low = an
-    early listener of new releases). With ``last``, only each user's ``last`` most recent listens are
-    averaged (the tracks' shares and ages still come from all of ``history``).
+    ``user_pop_mean``: mean log share of listens of the tracks the user heard (high = mainstream);
+    ``user_fresh_mean``: mean log1p of the track's age in days when the user heard it (low = an early
+    listener of new releases); ``user_pop_last`` / ``user_fresh_last``: the same over each user's
+    ``last`` most recent listens (the tracks' shares and ages still come from all of ``history``).
 
     >>> from datetime import datetime as d
     >>> h = pl.DataFrame({"user_id": [1, 2, 2, 2], "item_id": [5, 5, 6, 6],
     ...                   "started_at": [d(2022, 1, 1), d(2022, 1, 4), d(2022, 1, 4), d(2022, 1, 4)]})
-    >>> [round(x, 3) for x in user_taste(h).sort("user_id").get_column("user_fresh_mean")]
-    [0.0, 0.462]
-    >>> user_taste(h, last=1, suffix="last").sort("user_id").get_column("user_fresh_last").to_list()
-    [0.0, 0.0]
+    >>> t = user_taste(h, last=1).sort("user_id")
+    >>> [round(x, 3) for x in t.get_column("user_fresh_mean")], t.get_column("user_fresh_last").to_list()
+    ([0.0, 0.462], [0.0, 0.0])
     """
     total = max(history.height, 1)
     per_item = history.group_by(C.Item).agg(
         (pl.len() / total).log().alias("_pop"), pl.col(C.Datetime).min().alias("_first"))
-    listens = history
-    if last is not None:  # newest first; ties keep the listen (row) order, as last_listens does
-        listens = (
-            history.with_row_index("_r")
-            .sort([C.User, C.Datetime, "_r"], descending=[False, True, True])
-            .filter(pl.int_range(pl.len()).over(C.User) < last)
-        )
-    return (
-        listens.join(per_item, on=C.Item)
+    listens = (  # newest first; ties keep the listen (row) order, as last_listens does
+        history.with_row_index("_r")
+        .sort([C.User, C.Datetime, "_r"], descending=[False, True, True])
+        .join(per_item, on=C.Item, maintain_order="left")
         .with_columns(((pl.col(C.Datetime) - pl.col("_first")).dt.total_seconds() / 86_400.0)
-                      .log1p().alias("_fresh"))
-        .group_by(C.User)
-        .agg(pl.col("_pop").mean().cast(pl.Float32).alias(f"user_pop_{suffix}"),
-             pl.col("_fresh").mean().cast(pl.Float32).alias(f"user_fresh_{suffix}"))
+                      .log1p().alias("_fresh"),
+                      (pl.int_range(pl.len()).over(C.User) < last).alias("_is_last"))
+    )
+    return (
+        listens.group_by(C.User)
+        .agg(pl.col("_pop").mean().cast(pl.Float32).alias("user_pop_mean"),
+             pl.col("_fresh").mean().cast(pl.Float32).alias("user_fresh_mean"),
+             pl.col("_pop").filter("_is_last").mean().cast(pl.Float32).alias("user_pop_last"),
+             pl.col("_fresh").filter("_is_last").mean().cast(pl.Float32).alias("user_fresh_last"))
         .with_columns(pl.col(C.User).cast(pl.Int32))
     )
 
@@ -292,8 +291,7 @@ def period_stats(
     depend on the candidates: a caller that builds features for users in batches computes them once."""
     users = (
         user_stats(history, until, recent_days)
-        .join(user_taste(history), on=C.User, how="left")
-        .join(user_taste(history, TASTE_LAST, "last"), on=C.User, how="left")
+        .join(user_taste(history, TASTE_LAST), on=C.User, how="left")
     )
     return item_stats(history, until, recent_days), users
 
