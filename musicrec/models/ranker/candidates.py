@@ -67,11 +67,22 @@ def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int) -> pl.D
     )
 
 
+def recent_tracks(history: pl.DataFrame, until: datetime, settings: Settings) -> pl.DataFrame:
+    """The ``recent`` source: ``item_id, recent_rank`` of the ``[ranker] recent_candidates`` most
+    played tracks of the last ``[popular] recent_days`` before ``until``."""
+    top = recent_popular(history, settings.ranker.recent_candidates, settings.popular.recent_days, until)
+    return top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias("recent_rank"))
+
+
 def generate(
     history: pl.DataFrame, users: np.ndarray, until: datetime, als: AlsRecommender, settings: Settings,
+    recent_top: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, similar_score`` (nulls where
-    a source did not propose the track); the user's heard tracks are removed."""
+    a source did not propose the track); the user's heard tracks are removed.
+
+    ``recent_top`` is :func:`recent_tracks` of the same history (computed here when not given): a
+    caller that generates candidates for users in batches computes it once."""
     cfg = settings.ranker
     users = np.asarray(users)
     heard = (  # only these users' pairs: inference calls this per batch of users over the whole history
@@ -87,9 +98,7 @@ def generate(
 
     recent_part = None
     if cfg.recent_candidates > 0:
-        top = recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
-        recent_part = top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(
-            "recent_rank"))
+        recent_part = recent_tracks(history, until, settings) if recent_top is None else recent_top
         frames.append(pl.DataFrame({C.User: users.astype(np.int32)}).join(
             recent_part.select(C.Item), how="cross"))
 
