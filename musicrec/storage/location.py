@@ -84,8 +84,7 @@ def open_store(location: str | Path, settings: Settings) -> ArtifactStore:
 def local_artifacts_dir(location: str | Path, settings: Settings) -> Path:
     """Where the artifacts of ``location`` are on this machine: the directory, or its S3 cache."""
     if is_s3(location):
-        bucket, prefix = parse_s3_url(str(location))
-        return Path(settings.s3.cache_dir) / bucket / prefix
+        return S3ArtifactStore.cache_path(settings.s3.cache_dir, *parse_s3_url(str(location)))
     return Path(location)
 
 

@@ -58,7 +58,12 @@ class S3ArtifactStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client
-        self.cache_root = Path(cache_dir) / bucket / self.prefix
+        self.cache_root = self.cache_path(cache_dir, bucket, self.prefix)
+
+    @staticmethod
+    def cache_path(cache_dir: str | Path, bucket: str, prefix: str) -> Path:
+        """Where the objects of ``s3://bucket/prefix`` are cached under ``cache_dir``."""
+        return Path(cache_dir) / bucket / prefix.strip("/")
 
     # -- names, URLs, errors ---------------------------------------------------------------------------
 
