@@ -18,14 +18,14 @@ import httpx
 import pytest
 
 from musicrec.config import load_settings
-from musicrec.services.common.testing import REPO_ROOT, _Process, free_port
+from musicrec.services.common.testing import REPO_ROOT, ManagedProcess, free_port
 from musicrec.storage.location import make_s3_client
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-class MotoServer(_Process):
+class MotoServer(ManagedProcess):
     """``python -m moto.server`` on a free port; ``url`` is ``http://127.0.0.1:<port>``."""
 
     name = "moto"

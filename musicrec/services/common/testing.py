@@ -56,8 +56,9 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-class _Process:
-    """A child process with its output in a log file; ``stop`` sends SIGTERM, then SIGKILL."""
+class ManagedProcess:
+    """A child process with its output in a log file; ``stop`` sends SIGTERM, then SIGKILL. The base of
+    the process fixtures: a subclass starts its command with ``_spawn`` and waits with ``_wait_until``."""
 
     name = "process"
 
@@ -112,7 +113,7 @@ class _Process:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-class ServiceProcess(_Process):
+class ServiceProcess(ManagedProcess):
     """``python -m uvicorn <target>`` on a free port; ``url`` is ``http://127.0.0.1:<port>``."""
 
     name = "service"
@@ -172,7 +173,7 @@ def redis_server_binary() -> str | None:
     )
 
 
-class RedisServer(_Process):
+class RedisServer(ManagedProcess):
     """A private ``redis-server`` on a free port, no persistence; ``url`` is ``redis://127.0.0.1:<port>/0``."""
 
     name = "redis"
