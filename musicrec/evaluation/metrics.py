@@ -134,9 +134,50 @@ def ndcg_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray
     >>> round(ndcg_at_k(recs, truth, 2, np.array([1, 2])), 4)
     0.1934
     """
+    return _mean(ndcg_per_user(recs, truth, k, users))
+
+
+def ndcg_per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> np.ndarray:
+    """Each user's NDCG@k, in the order of ``users`` (the terms :func:`ndcg_at_k` averages).
+
+    >>> recs = pl.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [10, 11, 12, 13], "rank": [1, 2, 1, 2]})
+    >>> truth = pl.DataFrame({"user_id": [1, 1, 2], "item_id": [11, 15, 14]})
+    >>> ndcg_per_user(recs, truth, 2, np.array([2, 1])).round(4).tolist()
+    [0.0, 0.3869]
+    """
     per = _per_user(recs, truth, k, users)
+    order = pl.DataFrame({C.User: np.asarray(users)}).with_columns(pl.col(C.User).cast(pl.Int64))
+    per = order.join(per, on=C.User, how="left", maintain_order="left")
     idcg = per.get_column("idcg").to_numpy()
-    return _mean(np.where(idcg > 0, per.get_column("dcg").to_numpy() / np.where(idcg > 0, idcg, 1), 0.0))
+    return np.where(idcg > 0, per.get_column("dcg").to_numpy() / np.where(idcg > 0, idcg, 1), 0.0)
+
+
+def bootstrap_ratio_interval(
+    a: np.ndarray, b: np.ndarray, n: int = 10_000, seed: int = 42, level: float = 0.95
+) -> tuple[float, float]:
+    """Paired bootstrap interval of ``mean(a) / mean(b)``: users are resampled with replacement and
+    both models are scored on the same resample; the ``level`` percentile interval of the ratios.
+
+    The ratio of means is a plain percentile with no spread when every user scores alike:
+
+    >>> bootstrap_ratio_interval(np.array([0.5, 0.5, 0.5]), np.array([0.25, 0.25, 0.25]), n=100)
+    (2.0, 2.0)
+    >>> lo, hi = bootstrap_ratio_interval(np.array([1.0, 0.0, 0.5, 0.5]), np.array([0.5, 0.5, 0.5, 0.5]))
+    >>> lo < 1.0 < hi
+    True
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two equally long, non-empty per-user arrays, found {a.shape} and {b.shape}")
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(n)
+    for start in range(0, n, 1_000):  # bounded memory: 1,000 resamples x users at a time
+        idx = rng.integers(0, a.size, size=(min(1_000, n - start), a.size))
+        num, den = a[idx].mean(axis=1), b[idx].mean(axis=1)
+        ratios[start:start + len(idx)] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    tail = (1.0 - level) / 2 * 100
+    lo, hi = np.nanpercentile(ratios, [tail, 100 - tail])
+    return float(lo), float(hi)
 
 
 def map_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:

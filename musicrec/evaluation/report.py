@@ -54,7 +54,10 @@ def render_markdown(metrics: dict[str, Any]) -> str:
             "",
             f"Ranker {summary['metric']} {summary['ranker_value']:.4f} = "
             f"{summary['ranker_over_best_baseline']:.2f} x the best baseline "
-            f"({summary['best_baseline']}, {summary['best_baseline_value']:.4f}).",
+            f"({summary['best_baseline']}, {summary['best_baseline_value']:.4f})"
+            + (f"; paired bootstrap over the users ({summary['bootstrap_resamples']:,} resamples), 95% "
+               "interval {:.2f}-{:.2f}.".format(*summary["ranker_over_best_baseline_95ci"])
+               if "ranker_over_best_baseline_95ci" in summary else "."),
         ]
     cold = metrics["cold"]
     lines += ["", f"## Cold test users ({cold['users']:,}: test listens, no train history)", "",

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 BASELINES = ("random", "top_popular", "recent_popular", "als")
 COLD_K = 100
+BOOTSTRAP_RESAMPLES = 10_000
 
 
 def evaluate(
@@ -69,10 +70,21 @@ def evaluate(
     lists.update({name: frame for name, frame in recs.items() if name not in lists})
 
     warm_models: dict[str, dict[str, float]] = {}
+    personal_lists: dict[str, pl.DataFrame] = {}
     for name, frame in lists.items():
         personal = personalise(frame, warm, seen, max_k) if C.User not in frame.columns else frame
+        personal_lists[name] = personal
         warm_models[name] = score_list(personal, truth, train, items, ks, warm, n_items)
         log.info("%s: ndcg@%d %.4f", name, max_k, warm_models[name][f"ndcg@{max_k}"])
+    summary = summarise(warm_models, max_k)
+    if summary.get("ranker_over_best_baseline") is not None and len(warm):
+        # how sure the ratio is: the same users resampled for both lists
+        per_user = {name: M.ndcg_per_user(personal_lists[name], truth, max_k, warm)
+                    for name in ("ranker", summary["best_baseline"])}
+        summary["ranker_over_best_baseline_95ci"] = list(M.bootstrap_ratio_interval(
+            per_user["ranker"], per_user[summary["best_baseline"]], BOOTSTRAP_RESAMPLES,
+            settings.evaluation.seed))
+        summary["bootstrap_resamples"] = BOOTSTRAP_RESAMPLES
 
     popular_items = _ordered_items(popular)
     cold_lists = pl.DataFrame({
@@ -107,7 +119,7 @@ def evaluate(
         "warm": {"users": len(warm), "models": warm_models},
         "cold": cold_section,
         "online": online_section,
-        "summary": summarise(warm_models, max_k),
+        "summary": summary,
     }
 
 

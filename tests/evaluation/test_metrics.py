@@ -121,3 +121,26 @@ def test_vectorised_on_100k_users():
     assert time.perf_counter() - start < 10
     # random lists over 5,000 tracks: precision ~ 5/5000
     assert 0.0005 < out["precision@10"] < 0.002
+
+
+def test_ndcg_per_user_averages_to_ndcg_at_k_in_the_users_order():
+    recs = pl.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": [10, 11, 12, 13, 14],
+                         "rank": [1, 2, 1, 2, 1]})
+    truth = pl.DataFrame({"user_id": [1, 2, 3], "item_id": [10, 13, 99]})
+    users = np.array([3, 2, 1, 4])  # 4 has no list: zero
+    per = M.ndcg_per_user(recs, truth, 2, users)
+    assert per.tolist() == pytest.approx([0.0, 1 / np.log2(3), 1.0, 0.0])
+    assert per.mean() == pytest.approx(M.ndcg_at_k(recs, truth, 2, users))
+
+
+def test_bootstrap_ratio_interval_is_paired_seeded_and_checks_its_input():
+    rng = np.random.default_rng(0)
+    base = rng.random(200)
+    lo, hi = M.bootstrap_ratio_interval(base * 1.2, base, n=2_000)
+    assert lo == pytest.approx(1.2) and hi == pytest.approx(1.2)  # paired: the same 1.2 on every resample
+    noisy = base * rng.uniform(0.6, 1.8, 200)
+    lo, hi = M.bootstrap_ratio_interval(noisy, base, n=2_000, seed=3)
+    assert lo < noisy.mean() / base.mean() < hi and hi - lo > 0.05
+    assert M.bootstrap_ratio_interval(noisy, base, n=2_000, seed=3) == (lo, hi)
+    with pytest.raises(ValueError, match="equally long"):
+        M.bootstrap_ratio_interval(base, base[:10])

@@ -107,4 +107,7 @@ def test_evaluate_without_similar_skips_online_and_summarises_ranker():
     expected = (1 / (1 + 1 / np.log2(3)) + 1.0) / 2
     assert summary["metric"] == "ndcg@2" and summary["ranker_value"] == pytest.approx(expected)
     assert summary["best_baseline"] in {"random", "top_popular", "recent_popular"}
-    assert "Skipped" in render_markdown(out)
+    lo, hi = summary["ranker_over_best_baseline_95ci"]
+    assert lo <= summary["ranker_over_best_baseline"] <= hi and summary["bootstrap_resamples"] == 10_000
+    text = render_markdown(out)
+    assert "Skipped" in text and f"95% interval {lo:.2f}-{hi:.2f}" in text
