@@ -89,12 +89,12 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
     als = AlsRecommender(settings.als).fit(history, show_progress=False)
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
-    recent_top = cand.recent_tracks(history, until, settings)
+    shared = cand.shared_tracks(history, until, settings)
     parts = []
     # bounded batches of users: candidates x features stay a few hundred MB at any scale
     for start in range(0, len(users), 50_000):
         batch = users[start:start + 50_000]
-        pairs = cand.generate(history, batch, until, als, settings, recent_top)
+        pairs = cand.generate(history, batch, until, als, settings, shared)
         frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
                            settings.ranker.last_listens, stats)
         parts.append(frame.select(C.User, C.Item).with_columns(

@@ -18,14 +18,14 @@ import polars as pl
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.models.als import AlsRecommender
-from musicrec.models.popular import recent_popular
+from musicrec.models.popular import recent_popular, top_popular
 
 # recency weight of the i-th last listen (0 = newest) in the similar-to-recent score
 _DECAY = 0.7
 # neighbours fetched per recent listen
 _NEIGHBOURS = 20
 
-CANDIDATE_COLUMNS = (C.User, C.Item, "als_rank", "recent_rank", "similar_score")
+CANDIDATE_COLUMNS = (C.User, C.Item, "als_rank", "recent_rank", "popular_rank", "similar_score")
 
 
 def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFrame:
@@ -67,22 +67,36 @@ def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int) -> pl.D
     )
 
 
-def recent_tracks(history: pl.DataFrame, until: datetime, settings: Settings) -> pl.DataFrame:
-    """The ``recent`` source: ``item_id, recent_rank`` of the ``[ranker] recent_candidates`` most
-    played tracks of the last ``[popular] recent_days`` before ``until``."""
-    top = recent_popular(history, settings.ranker.recent_candidates, settings.popular.recent_days, until)
-    return top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias("recent_rank"))
+def shared_tracks(history: pl.DataFrame, until: datetime, settings: Settings) -> pl.DataFrame:
+    """The candidates every user gets: ``item_id, recent_rank, popular_rank`` (null where a list does
+    not hold the track) for the ``[ranker] recent_candidates`` most played tracks of the last
+    ``[popular] recent_days`` before ``until`` and the ``popular_candidates`` most played of all."""
+    cfg = settings.ranker
+    parts = []
+    if cfg.recent_candidates > 0:
+        top = recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
+        parts.append(top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(
+            "recent_rank")))
+    if cfg.popular_candidates > 0:
+        top = top_popular(history, cfg.popular_candidates)
+        parts.append(top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(
+            "popular_rank")))
+    out = pl.DataFrame(schema={C.Item: pl.Int32})
+    for part in parts:
+        out = out.join(part, on=C.Item, how="full", coalesce=True)
+    return out.with_columns(*(pl.lit(None, dtype=pl.Int32).alias(c) for c in ("recent_rank", "popular_rank")
+                              if c not in out.columns))
 
 
 def generate(
     history: pl.DataFrame, users: np.ndarray, until: datetime, als: AlsRecommender, settings: Settings,
-    recent_top: pl.DataFrame | None = None,
+    shared: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, similar_score`` (nulls where
-    a source did not propose the track); the user's heard tracks are removed.
+    """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, popular_rank, similar_score``
+    (nulls where a source did not propose the track); the user's heard tracks are removed.
 
-    ``recent_top`` is :func:`recent_tracks` of the same history (computed here when not given): a
-    caller that generates candidates for users in batches computes it once."""
+    ``shared`` is :func:`shared_tracks` of the same history (computed here when not given): a caller
+    that generates candidates for users in batches computes it once."""
     cfg = settings.ranker
     users = np.asarray(users)
     heard = (  # only these users' pairs: inference calls this per batch of users over the whole history
@@ -96,11 +110,8 @@ def generate(
     )
     frames = [als_part.select(C.User, C.Item)]
 
-    recent_part = None
-    if cfg.recent_candidates > 0:
-        recent_part = recent_tracks(history, until, settings) if recent_top is None else recent_top
-        frames.append(pl.DataFrame({C.User: users.astype(np.int32)}).join(
-            recent_part.select(C.Item), how="cross"))
+    shared = shared_tracks(history, until, settings) if shared is None else shared
+    frames.append(pl.DataFrame({C.User: users.astype(np.int32)}).join(shared.select(C.Item), how="cross"))
 
     similar_part = similar_to_recent(als, last_listens(history, users, cfg.last_listens),
                                      cfg.similar_candidates)
@@ -115,9 +126,6 @@ def generate(
         .join(heard, on=[C.User, C.Item], how="anti")
         .join(als_part, on=[C.User, C.Item], how="left")
         .join(similar_part, on=[C.User, C.Item], how="left")
+        .join(shared, on=C.Item, how="left")
     )
-    if recent_part is not None:
-        out = out.join(recent_part, on=C.Item, how="left")
-    else:
-        out = out.with_columns(pl.lit(None, dtype=pl.Int32).alias("recent_rank"))
     return out.select(CANDIDATE_COLUMNS).sort([C.User, C.Item])

@@ -53,7 +53,16 @@ class CatBoostStage:
         frame = frame.sort(GROUP, maintain_order=True)  # CatBoost wants each group contiguous
         return Pool(frame.select(self.features).to_numpy(), label=frame.get_column("label").to_numpy(),
                     group_id=frame.get_column(GROUP).to_numpy(), feature_names=self.features,
-                    baseline=self._baseline(frame))
+                    baseline=self._baseline(frame), weight=self._weights(frame))
+
+    def _weights(self, frame: pl.DataFrame) -> np.ndarray | None:
+        """Row weights: each group (user list) sums to its mean size, so lists weigh the same."""
+        if self.params.row_weight == "none":
+            return None
+        size = pl.len().over(GROUP).cast(pl.Float64)
+        if self.params.row_weight == "sqrt":
+            size = size.sqrt()
+        return frame.select((size.cast(pl.Float64).mean() / size).alias("w")).get_column("w").to_numpy()
 
     def _baseline(self, frame: pl.DataFrame) -> np.ndarray | None:
         """The prior the trees correct: a log share of (recent or decayed) listens; None: no prior."""
