@@ -54,13 +54,18 @@ def main() -> None:
                         help="comma-separated validation days, one fold each (implies validation mode)")
     parser.add_argument("--seeds", type=_ints, default=None,
                         help="comma-separated [ranker] seeds for --folds")
+    parser.add_argument("--fold-length", type=int, default=0,
+                        help="with --folds: each fold's test period is this many days from its split (0 = "
+                             "up to the real split date, so the folds' test periods overlap); e.g. "
+                             "--folds 33,66,99 --fold-length 33 gives three disjoint months")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     events = pl.read_parquet(args.prepared / "events.parquet")
     items = pl.read_parquet(args.prepared / "items.parquet")
     if args.folds:
-        folds(events, items, settings, args.folds, args.seeds or [settings.ranker.seed], args.out)
+        folds(events, items, settings, args.folds, args.seeds or [settings.ranker.seed], args.out,
+              args.fold_length)
         return
     timings = {}
 
@@ -103,8 +108,12 @@ def _ints(text: str) -> list[int]:
 
 
 def folds(events: pl.DataFrame, items: pl.DataFrame, settings: Settings, days: list[int],
-          seeds: list[int], out: Path) -> None:
-    """Ranker NDCG@10 / best baseline on each validation fold and seed; prints and writes folds.json."""
+          seeds: list[int], out: Path, length: int = 0) -> None:
+    """Ranker NDCG@10 / best baseline on each validation fold and seed; prints and writes folds.json.
+
+    Fold ``n`` splits ``n`` days before the real split date; its test period runs to the real split
+    date, or ``length`` days when ``length`` > 0 (disjoint folds when the ``days`` are ``length`` apart).
+    """
     from musicrec.models.ranker import train_and_recommend
 
     full = time_split(events, settings.split.split_date, settings.split.test_fraction)
@@ -112,7 +121,10 @@ def folds(events: pl.DataFrame, items: pl.DataFrame, settings: Settings, days: l
     for seed in seeds:
         run = settings.model_copy(update={"ranker": settings.ranker.model_copy(update={"seed": seed})})
         for n in days:
-            split = time_split(full.train, full.split_date - timedelta(days=n))
+            cut = full.split_date - timedelta(days=n)
+            upto = full.train if length <= 0 else full.train.filter(
+                pl.col(C.Datetime) < cut + timedelta(days=length))
+            split = time_split(upto, cut)
             warm, train = split.warm_users, split.train
             seen = train.select(C.User, C.Item).unique()
             truth = split.test.select(C.User, C.Item).unique()
@@ -139,7 +151,8 @@ def folds(events: pl.DataFrame, items: pl.DataFrame, settings: Settings, days: l
         print(f"seed {seed}: mean ratio {mean:.3f} ({ratios})")
     print(f"mean over seeds and folds: {np.mean(list(means.values())):.3f}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "folds.json").write_text(json.dumps({"folds": results, "mean_ratio": means}, indent=2))
+    (out / "folds.json").write_text(json.dumps({"folds": results, "mean_ratio": means, "fold_length": length},
+                                               indent=2))
 
 
 if __name__ == "__main__":
