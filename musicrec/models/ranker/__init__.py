@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["train_and_recommend", "train_and_recommend_with_info", "training_frame", "FEATURES"]
 FEATURES = feat.FEATURES
+_BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
 
 
 def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
@@ -91,14 +92,17 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
     parts = []
+    log.info("ranker inference: ALS refit and period features done for %d users", len(users))
     # bounded batches of users: candidates x features stay a few hundred MB at any scale
-    for start in range(0, len(users), 50_000):
-        batch = users[start:start + 50_000]
+    for start in range(0, len(users), _BATCH_USERS):
+        batch = users[start:start + _BATCH_USERS]
         pairs = cand.generate(history, batch, until, als, settings, shared)
         frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
                            settings.ranker.last_listens, stats)
         parts.append(frame.select(C.User, C.Item).with_columns(
             pl.Series(C.Score, model.predict(frame)).cast(pl.Float32)))
+        log.info("ranker inference: %d of %d users scored (%d candidate rows in this batch)",
+                 min(start + _BATCH_USERS, len(users)), len(users), frame.height)
     return (
         pl.concat(parts)
         .sort([C.User, C.Score, C.Item], descending=[False, True, False])
