@@ -91,12 +91,15 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     als = AlsRecommender(settings.als).fit(history, show_progress=False)
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
+    # the neighbours of every user's last listens at once: the batches share most of these tracks
+    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens))
+            if settings.ranker.similar_candidates > 0 else None)
     parts = []
     log.info("ranker inference: ALS refit and period features done for %d users", len(users))
     # bounded batches of users: candidates x features stay a few hundred MB at any scale
     for start in range(0, len(users), _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
-        pairs = cand.generate(history, batch, until, als, settings, shared)
+        pairs = cand.generate(history, batch, until, als, settings, shared, near)
         frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
                            settings.ranker.last_listens, stats)
         parts.append(frame.select(C.User, C.Item).with_columns(

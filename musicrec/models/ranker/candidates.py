@@ -49,12 +49,20 @@ def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFra
     )
 
 
-def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Up to ``n`` tracks per user by ``sum_i decay**age_i * cosine(track, last listen i)``."""
+def recent_neighbours(als: AlsRecommender, recent: pl.DataFrame) -> pl.DataFrame:
+    """The ALS neighbours (``item_id_1, item_id_2, score``) of every track in ``recent`` (last listens)."""
+    return als.similar_items(recent.get_column(C.Item).unique().to_numpy(), _NEIGHBOURS)
+
+
+def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int,
+                      near: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Up to ``n`` tracks per user by ``sum_i decay**age_i * cosine(track, last listen i)``.
+
+    ``near`` is :func:`recent_neighbours` of (at least) these last listens, computed here when not given."""
     if n == 0 or recent.height == 0:
         return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, "similar_score": pl.Float32})
-    seeds = recent.get_column(C.Item).unique().to_numpy()
-    near = als.similar_items(seeds, _NEIGHBOURS)
+    if near is None:
+        near = recent_neighbours(als, recent)
     return (
         recent.join(near, left_on=C.Item, right_on=C.Item1)
         .group_by([C.User, C.Item2])
@@ -90,13 +98,14 @@ def shared_tracks(history: pl.DataFrame, until: datetime, settings: Settings) ->
 
 def generate(
     history: pl.DataFrame, users: np.ndarray, until: datetime, als: AlsRecommender, settings: Settings,
-    shared: pl.DataFrame | None = None,
+    shared: pl.DataFrame | None = None, near: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, popular_rank, similar_score``
     (nulls where a source did not propose the track); the user's heard tracks are removed.
 
-    ``shared`` is :func:`shared_tracks` of the same history (computed here when not given): a caller
-    that generates candidates for users in batches computes it once."""
+    ``shared`` is :func:`shared_tracks` of the same history and ``near`` :func:`recent_neighbours` of
+    (at least) these users' last listens (each computed here when not given): a caller that generates
+    candidates for users in batches computes them once."""
     cfg = settings.ranker
     users = np.asarray(users)
     heard = (  # only these users' pairs: inference calls this per batch of users over the whole history
@@ -114,7 +123,7 @@ def generate(
     frames.append(pl.DataFrame({C.User: users.astype(np.int32)}).join(shared.select(C.Item), how="cross"))
 
     similar_part = similar_to_recent(als, last_listens(history, users, cfg.last_listens),
-                                     cfg.similar_candidates)
+                                     cfg.similar_candidates, near)
     similar_part = (
         similar_part.join(heard, on=[C.User, C.Item], how="anti")
         .group_by(C.User, maintain_order=True).head(cfg.similar_candidates)

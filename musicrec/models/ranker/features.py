@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
-from threadpoolctl import threadpool_limits
+import scipy.sparse as sp
+from implicit.cpu.topk import topk
 
 from musicrec.columns import Columns as C
 from musicrec.models.als import AlsRecommender
@@ -135,7 +136,11 @@ def affinity(pairs: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, co
     if column not in items.columns:
         return pairs.select(C.User, C.Item).with_columns(pl.lit(0.0, dtype=pl.Float32).alias(name))
     tags = items.select(pl.col(C.Item).cast(pl.Int32), pl.col(column)).explode(column).drop_nulls()
-    listened = history.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
+    keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
+    listened = (  # only the pairs' users: inference calls this per batch of users over the whole history
+        history.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
+        .filter(pl.col(C.User).is_in(keyed.get_column(C.User).unique().implode()))
+    )
     totals = listened.group_by(C.User).agg(pl.len().alias("_total"))
     shares = (
         listened.join(tags, on=C.Item)
@@ -143,7 +148,6 @@ def affinity(pairs: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, co
         .join(totals, on=C.User)
         .select(C.User, column, (pl.col("_n") / pl.col("_total")).cast(pl.Float32).alias(name))
     )
-    keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
     best = (
         keyed.join(tags, on=C.Item)
         .join(shares, on=[C.User, column])
@@ -255,17 +259,18 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
     ref_unit = np.ascontiguousarray(unit[reference])
     rows, cols, weights = [], [], []
     batch = max(1, min(10_000, 50_000_000 // len(reference)))
-    with threadpool_limits(als.params.blas_threads or None, "blas"):
-        for start in range(0, len(internal), batch):
-            q = internal[start:start + batch]
-            sims = unit[q] @ ref_unit.T
-            own = np.searchsorted(reference, q)  # not one's own neighbour
-            is_ref = (own < len(reference)) & (reference[np.minimum(own, len(reference) - 1)] == q)
-            sims[np.flatnonzero(is_ref), own[is_ref]] = -np.inf
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k - 1]
-            rows.append(np.repeat(users[start:start + batch], k - 1))
-            cols.append(reference[top.ravel()])
-            weights.append(np.clip(np.take_along_axis(sims, top, axis=1).ravel(), 0, None))
+    for start in range(0, len(internal), batch):
+        q = internal[start:start + batch]
+        own = np.searchsorted(reference, q)  # not one's own neighbour: filtered through a CSR
+        is_ref = (own < len(reference)) & (reference[np.minimum(own, len(reference) - 1)] == q)
+        own_csr = sp.csr_matrix((np.ones(int(is_ref.sum()), dtype=np.float32), own[is_ref],
+                                 np.concatenate([[0], np.cumsum(is_ref)])), shape=(len(q), len(reference)))
+        # implicit's fused, multithreaded dot product + top-k (no batch x reference score matrix)
+        top, sims = topk(ref_unit, unit[q], k - 1, filter_query_items=own_csr,
+                         num_threads=als.params.blas_threads)
+        rows.append(np.repeat(users[start:start + batch], k - 1))
+        cols.append(reference[top.ravel()])
+        weights.append(np.clip(sims.ravel(), 0, None))
     links = pl.DataFrame({
         C.User: np.concatenate(rows).astype(np.int32),
         "_nbr": als.user_ids.to_external(np.concatenate(cols)).astype(np.int32),
