@@ -123,6 +123,7 @@ def als_step(ctx: Context) -> dict[str, int]:
     model = AlsRecommender(ctx.settings.als).fit(split.train, show_progress=ctx.show_progress)
     ctx.store.write_dir(A.ALS_MODEL, model.save)
     ctx.cache["als"] = model
+    ctx.cache["als_fitted_here"] = True
     # every user with train history gets a list: warm test users and users absent from the test alike
     recs = model.recommend(model.user_ids.external, ctx.settings.als.n_recs, show_progress=ctx.show_progress)
     ctx.store.write_parquet(A.PERSONAL_ALS, recs)
@@ -138,7 +139,11 @@ def similar_step(ctx: Context) -> dict[str, int]:
 
 def ranker_step(ctx: Context) -> dict[str, int]:
     train, items = ctx.split().train, ctx.prepared(A.ITEMS_FILE)
-    recs, info = train_and_recommend_with_info(train, items, ctx.settings)
+    # the model the ALS step fitted in this same run (same train period, same [als]) is reused at
+    # inference; run alone, the ranker refits it (a saved model may predate a new split)
+    reuse = ctx.cache.get("als") if ctx.cache.get("als_fitted_here") else None
+    recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse)
+    info["als_reused"] = reuse is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
     return {A.RANKER_RECS: recs.height}

@@ -136,6 +136,12 @@ def test_ranker_prefers_the_users_own_group(ranked):
     assert own.height / top.height > 0.7
 
 
+def test_a_given_als_model_fitted_on_the_train_period_gives_the_same_lists(split, ranked):
+    als = AlsRecommender(SETTINGS.als).fit(split.train, show_progress=False)
+    recs, _ = train_and_recommend_with_info(split.train, make_items(), SETTINGS, als=als)
+    assert recs.equals(ranked[0])
+
+
 def test_same_seed_same_output(split, ranked):
     again = train_and_recommend(split.train, make_items(), SETTINGS)
     assert again.equals(ranked[0])

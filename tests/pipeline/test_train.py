@@ -150,7 +150,8 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "score": pl.Series(list(range(6, 0, -1)) * len(users), dtype=pl.Float32),
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
-    def fake_ranker_with_info(train, items, settings_):
+    def fake_ranker_with_info(train, items, settings_, als=None):
+        calls["als"] = als
         return fake_ranker(train, items, settings_), {"best_iteration": 7}
 
     monkeypatch.setattr(steps_module, "train_and_recommend_with_info", fake_ranker_with_info)
@@ -161,7 +162,12 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
     assert sorted(warm["models"]) == ["als", "random", "ranker", "recent_popular", "top_popular"]
     assert 0 <= warm["models"]["ranker"]["ndcg@10"] <= 1
     assert manifest["metrics"]["online"]["offline_list"] == "ranker"  # online path scored
-    assert manifest["ranker"] == {"best_iteration": 7}
+    assert manifest["ranker"] == {"best_iteration": 7, "als_reused": True}
+    # the ALS step's fitted model (same train period), not a refit inside the ranker
+    assert calls["als"] is not None and calls["als"].user_ids.external.tolist() == sorted(
+        store.read_parquet("personal_als.parquet").get_column("user_id").unique().to_list())
+    run_pipeline(settings, ["ranker"], prepared_dir=prepared, store=store, show_progress=False)
+    assert calls["als"] is None  # run alone, the ranker refits ALS: a saved model may predate a new split
     assert store.read_json("metrics.json") == manifest["metrics"]
     assert "| ranker |" in store.path("metrics.md").read_text()
     final = store.read_parquet("recommendations.parquet")

@@ -84,11 +84,16 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
 
 
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
-                     settings: Settings, users: np.ndarray | None = None) -> pl.DataFrame:
-    """Refit ALS on ``history``, rank every user's candidates, keep ``n_recs``: the final lists."""
+                     settings: Settings, users: np.ndarray | None = None,
+                     als: AlsRecommender | None = None) -> pl.DataFrame:
+    """Rank every user's candidates, keep ``n_recs``: the final lists.
+
+    ``als`` is an ALS model fitted on exactly ``history`` with ``[als]`` (the pipeline's ALS step has
+    one); without it ALS is refit here."""
     until = period_end(history)
     users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
-    als = AlsRecommender(settings.als).fit(history, show_progress=False)
+    if als is None:
+        als = AlsRecommender(settings.als).fit(history, show_progress=False)
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
@@ -116,14 +121,17 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
 
 
 def train_and_recommend_with_info(
-    train: pl.DataFrame, items: pl.DataFrame, settings: Settings
+    train: pl.DataFrame, items: pl.DataFrame, settings: Settings, als: AlsRecommender | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance)."""
+    """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
+
+    ``als``: an ALS model already fitted on ``train`` with ``settings.als``, reused at inference
+    instead of a refit."""
     start = time.perf_counter()
     rows = training_frame(train, items, settings)
     model = CatBoostStage(settings.ranker, FEATURES).fit(rows)
     fitted = time.perf_counter()
-    recs = score_candidates(model, train, items, settings)
+    recs = score_candidates(model, train, items, settings, als=als)
     info = {**model.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
     return recs, info
