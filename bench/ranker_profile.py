@@ -1,7 +1,9 @@
 """Where the ranker step spends its time and memory: a cProfile of ``train_and_recommend_with_info``.
 
-Runs the ranker exactly as the ``ranker`` step of ``python -m musicrec train`` does (the train period
-of a prepared dataset, the settings of ``config.ini`` + ``MUSICREC_*``) under cProfile, samples the
+Runs the ranker as the ``ranker`` step of ``python -m musicrec train`` does (the train period of a
+prepared dataset, the settings of ``config.ini`` + ``MUSICREC_*``), except that it fits ALS for the
+inference itself, as the step does when run alone (in a whole ``train`` run the step reuses the ALS
+step's model: one ``als.py fit`` call less, ~39 s at 1/10 scale). Under cProfile, it samples the
 process's RSS every 0.5 s, and prints the package functions by cumulative seconds plus the RSS peak
 and the RSS at each logged ranker phase. Nothing is written.
 

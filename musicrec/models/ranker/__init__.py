@@ -100,7 +100,8 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens))
             if settings.ranker.similar_candidates > 0 else None)
     parts = []
-    log.info("ranker inference: ALS refit and period features done for %d users", len(users))
+    log.info("ranker inference: ALS, per-period columns and last-listen neighbours ready for %d users",
+             len(users))
     # bounded batches of users: candidates x features stay a few hundred MB at any scale
     for start in range(0, len(users), _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
