@@ -36,6 +36,15 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
 
 
+def _interval(summary: dict[str, Any]) -> str:
+    """``; paired bootstrap ... 95% interval lo-hi`` when the summary has one, else nothing."""
+    if "ranker_over_best_baseline_95ci" not in summary:
+        return ""
+    lo, hi = summary["ranker_over_best_baseline_95ci"]
+    return (f"; paired bootstrap over the users ({summary['bootstrap_resamples']:,} resamples), "
+            f"95% interval {lo:.2f}-{hi:.2f}")
+
+
 def render_markdown(metrics: dict[str, Any]) -> str:
     """The metrics document as markdown: warm, cold and online tables plus the ranker summary."""
     lines = [
@@ -54,10 +63,7 @@ def render_markdown(metrics: dict[str, Any]) -> str:
             "",
             f"Ranker {summary['metric']} {summary['ranker_value']:.4f} = "
             f"{summary['ranker_over_best_baseline']:.2f} x the best baseline "
-            f"({summary['best_baseline']}, {summary['best_baseline_value']:.4f})"
-            + (f"; paired bootstrap over the users ({summary['bootstrap_resamples']:,} resamples), 95% "
-               "interval {:.2f}-{:.2f}.".format(*summary["ranker_over_best_baseline_95ci"])
-               if "ranker_over_best_baseline_95ci" in summary else "."),
+            f"({summary['best_baseline']}, {summary['best_baseline_value']:.4f}){_interval(summary)}.",
         ]
     cold = metrics["cold"]
     lines += ["", f"## Cold test users ({cold['users']:,}: test listens, no train history)", "",

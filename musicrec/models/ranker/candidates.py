@@ -80,20 +80,18 @@ def shared_tracks(history: pl.DataFrame, until: datetime, settings: Settings) ->
     not hold the track) for the ``[ranker] recent_candidates`` most played tracks of the last
     ``[popular] recent_days`` before ``until`` and the ``popular_candidates`` most played of all."""
     cfg = settings.ranker
-    parts = []
-    if cfg.recent_candidates > 0:
-        top = recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
-        parts.append(top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(
-            "recent_rank")))
-    if cfg.popular_candidates > 0:
-        top = top_popular(history, cfg.popular_candidates)
-        parts.append(top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(
-            "popular_rank")))
-    out = pl.DataFrame(schema={C.Item: pl.Int32})
-    for part in parts:
-        out = out.join(part, on=C.Item, how="full", coalesce=True)
-    return out.with_columns(*(pl.lit(None, dtype=pl.Int32).alias(c) for c in ("recent_rank", "popular_rank")
-                              if c not in out.columns))
+    recent = (recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
+              if cfg.recent_candidates > 0 else None)
+    popular = top_popular(history, cfg.popular_candidates) if cfg.popular_candidates > 0 else None
+    return _ranks(recent, "recent_rank").join(_ranks(popular, "popular_rank"), on=C.Item, how="full",
+                                              coalesce=True)
+
+
+def _ranks(top: pl.DataFrame | None, name: str) -> pl.DataFrame:
+    """``item_id, <name>`` of a popular list; empty (typed) for a source that is off."""
+    if top is None:
+        return pl.DataFrame(schema={C.Item: pl.Int32, name: pl.Int32})
+    return top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(name))
 
 
 def generate(

@@ -56,13 +56,14 @@ class CatBoostStage:
                     baseline=self._baseline(frame), weight=self._weights(frame))
 
     def _weights(self, frame: pl.DataFrame) -> np.ndarray | None:
-        """Row weights: each group (user list) sums to its mean size, so lists weigh the same."""
+        """Row weights ``c / size`` (``group``: every list sums to ``c``) or ``c / sqrt(size)`` (``sqrt``)
+        of the row's group (user list); ``c`` keeps the mean weight near 1. None for ``none``."""
         if self.params.row_weight == "none":
             return None
         size = pl.len().over(GROUP).cast(pl.Float64)
         if self.params.row_weight == "sqrt":
             size = size.sqrt()
-        return frame.select((size.cast(pl.Float64).mean() / size).alias("w")).get_column("w").to_numpy()
+        return frame.select((size.mean() / size).alias("w")).get_column("w").to_numpy()
 
     def _baseline(self, frame: pl.DataFrame) -> np.ndarray | None:
         """The prior the trees correct: a log share of (recent or decayed) listens; None: no prior."""
