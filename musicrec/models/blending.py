@@ -6,7 +6,11 @@ what the service answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def combine_online(
@@ -86,3 +90,229 @@ def blend(
     while len(result) < k and take(backfill_source):
         pass
     return result
+
+
+# --- the learned blend -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FusionWeights:
+    """The learned blend's scoring rule, for a track ``i`` and the user's online listens:
+
+    ``score(i) = 1 / (offset + offline rank of i) + online * online(i) + artist * artist(i)``
+
+    * ``online(i)``: :func:`online_scores`, the recency-weighted sum of ``i``'s similarity to each
+      online listen (the features service's similar tracks);
+    * ``artist(i)``: the recency-weighted count of online listens by ``i``'s (first) artist;
+    * a track absent from the offline list has no offline term.
+
+    Candidates are the offline list and the tracks similar to the online listens. ``online = artist =
+    0`` is the offline list with the online listens removed. Fitted on a validation window at the end
+    of the train period (:mod:`musicrec.models.blend_fit`) and saved in ``blend.json``.
+    """
+
+    online: float
+    artist: float = 0.0
+    offset: float = 20.0
+    recency_decay: float = 0.5
+
+    def to_dict(self) -> dict[str, float]:
+        return {"online": self.online, "artist": self.artist, "offset": self.offset,
+                "recency_decay": self.recency_decay}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FusionWeights:
+        """The ``weights`` of ``blend.json``; a missing or non-numeric value raises ``ValueError``."""
+        try:
+            values = {name: float(data[name]) for name in ("online", "artist", "offset", "recency_decay")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"blend weights need numeric online, artist, offset and recency_decay: "
+                             f"{exc!r}") from None
+        if values["offset"] <= 0 or min(values.values()) < 0:
+            raise ValueError(f"blend weights must be >= 0 with offset > 0, found {values}")
+        return cls(**values)
+
+
+PERSONAL, ONLINE, POPULAR = "personal", "online", "popular"
+SIMILAR, SAME_ARTIST = "similar", "same_artist"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One recommended track and where it came from.
+
+    ``source``: ``personal`` (the offline list), ``online`` (only similar to an online listen) or
+    ``popular`` (backfill, or a cold user's list). ``listen`` is the online listen that raised the
+    track most, and ``reason`` how: ``similar`` (a similar track of it) or ``same_artist``.
+    """
+
+    item: int
+    source: str
+    listen: int | None = None
+    reason: str | None = None
+
+
+def online_scores(
+    neighbours: Sequence[tuple[Sequence[int], Sequence[float]]],
+    exclude: Iterable[int] = (),
+    recency_decay: float = 0.5,
+) -> dict[int, tuple[float, int]]:
+    """Each track similar to an online listen: (recency-weighted similarity sum, strongest listen).
+
+    ``neighbours[i]`` holds the similar tracks (ids, scores) of the i-th most recent listen (0 =
+    newest); the strongest listen is the index ``i`` of the largest single contribution.
+
+    >>> online_scores([([10, 11], [0.9, 0.5]), ([11], [0.8])], exclude=[10])
+    {11: (0.9, 0)}
+    """
+    excluded = set(exclude)
+    total: dict[int, tuple[float, int]] = {}
+    best: dict[int, float] = {}
+    for age, (items, scores) in enumerate(neighbours):
+        weight = recency_decay**age
+        for item, score in zip(items, scores, strict=True):
+            item = int(item)
+            if item in excluded:
+                continue
+            part = weight * float(score)
+            current, strongest = total.get(item, (0.0, age))
+            if part > best.get(item, float("-inf")):
+                best[item], strongest = part, age
+            total[item] = (current + part, strongest)
+    return total
+
+
+def listen_artists(
+    events: Sequence[int], artist_of: Callable[[int], int | None], recency_decay: float = 0.5
+) -> dict[int, tuple[float, int]]:
+    """Artists of the online listens: (recency-weighted count, newest listen index).
+
+    >>> listen_artists([5, 6, 7], {5: 1, 6: 2, 7: 1}.get)
+    {1: (1.25, 0), 2: (0.5, 1)}
+    """
+    out: dict[int, tuple[float, int]] = {}
+    for age, event in enumerate(events):
+        artist = artist_of(int(event))
+        if artist is not None:
+            weight, newest = out.get(artist, (0.0, age))
+            out[artist] = (weight + recency_decay**age, newest)
+    return out
+
+
+def _no_artist(_: int) -> None:
+    return None
+
+
+def fuse(
+    offline: Sequence[int],
+    neighbours: Sequence[tuple[Sequence[int], Sequence[float]]],
+    events: Sequence[int],
+    k: int,
+    weights: FusionWeights,
+    artist_of: Callable[[int], int | None] = _no_artist,
+    backfill: Sequence[int] = (),
+    offline_source: str = PERSONAL,
+) -> list[Pick]:
+    """The learned blend of the offline list and the tracks similar to the online listens.
+
+    ``events`` are the online listens, newest first (``neighbours[i]`` belongs to ``events[i]``); they
+    are never recommended back. Candidates are ranked by the :class:`FusionWeights` score (ties:
+    offline rank, then online score, then smaller id; so with zero weights the offline list comes
+    first, then the online tracks by similarity), then ``backfill`` fills up to ``min(k, distinct
+    usable tracks)``. ``artist_of`` gives a track's artist (or None). ``offline_source`` labels the
+    offline list (``popular`` for a cold user, whose offline list is the popular one).
+
+    >>> w = FusionWeights(online=0.1, offset=20)
+    >>> [p.item for p in fuse([1, 2, 3], [([4, 2], [0.9, 0.5])], events=[9], k=4, weights=w)]
+    [2, 4, 1, 3]
+    >>> [p.item for p in fuse([1, 2, 9], [([4, 2], [0.9, 0.5])], events=[9], k=4,
+    ...                      weights=FusionWeights(online=0.0), backfill=[5])]
+    [1, 2, 4, 5]
+    >>> picks = fuse([1, 2], [], events=[9], k=2, weights=FusionWeights(0.0, artist=0.1),
+    ...              artist_of={2: 7, 9: 7}.get)
+    >>> [(p.item, p.source, p.listen, p.reason) for p in picks]
+    [(2, 'personal', 9, 'same_artist'), (1, 'personal', None, None)]
+    """
+    if k <= 0:
+        return []
+    excluded = {int(e) for e in events}
+    online = online_scores(neighbours, excluded, weights.recency_decay)
+    artists = listen_artists(events, artist_of, weights.recency_decay) if weights.artist > 0 else {}
+    never = float("inf")
+    scored: dict[int, tuple[float, float, float]] = {}  # item -> (score, offline rank, online score)
+
+    def score(item: int, rank: float) -> tuple[float, float, float]:
+        value = online[item][0] if item in online else 0.0
+        artist = artists.get(artist_of(item), (0.0, 0))[0] if artists else 0.0
+        offline_part = 1.0 / (weights.offset + rank) if rank != never else 0.0
+        return offline_part + weights.online * value + weights.artist * artist, rank, value
+
+    for rank, item in enumerate(offline, 1):
+        item = int(item)
+        if item not in excluded and item not in scored:
+            scored[item] = score(item, rank)
+    for item in online:
+        if item not in scored:
+            scored[item] = score(item, never)
+    ranked = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[1][1], -kv[1][2], kv[0]))
+    picks = [_explain(item, rank != never, online, artists, artist_of, weights, events, offline_source)
+             for item, (_, rank, _) in ranked[:k]]
+    taken = {p.item for p in picks}
+    for item in backfill:
+        if len(picks) >= k:
+            break
+        item = int(item)
+        if item not in taken and item not in excluded:
+            taken.add(item)
+            picks.append(Pick(item, POPULAR))
+    return picks
+
+
+def _explain(
+    item: int, in_offline: bool, online: dict[int, tuple[float, int]],
+    artists: dict[int, tuple[float, int]], artist_of: Callable[[int], int | None],
+    weights: FusionWeights, events: Sequence[int], offline_source: str,
+) -> Pick:
+    """The source of ``item`` and the online listen that raised it most (if any raised it)."""
+    source = offline_source if in_offline else ONLINE
+    similar = weights.online * online[item][0] if item in online else 0.0
+    artist = artists.get(artist_of(item)) if artists else None
+    same = weights.artist * artist[0] if artist else 0.0
+    if similar <= 0 and same <= 0:
+        if not in_offline and item in online:  # an online track is there because it is similar
+            return Pick(item, source, int(events[online[item][1]]), SIMILAR)
+        return Pick(item, source)
+    if similar >= same:
+        return Pick(item, source, int(events[online[item][1]]), SIMILAR)
+    return Pick(item, source, int(events[artist[1]]), SAME_ARTIST)
+
+
+def cap_per_artist(
+    items: Sequence[T], artist_of: Callable[[T], int | None], k: int, max_per_artist: int
+) -> list[T]:
+    """The first ``k`` of ``items`` with at most ``max_per_artist`` tracks of one artist among them.
+
+    A track over its artist's cap moves down and the next tracks move up; the moved tracks fill the
+    end only when too few tracks of other artists remain (so the cap holds whenever the list allows).
+    Tracks without an artist (``None``) are never capped; ``max_per_artist = 0`` turns the cap off.
+
+    >>> artist = {1: 7, 2: 7, 3: 7, 4: 8, 5: None}.get
+    >>> cap_per_artist([1, 2, 3, 4, 5], artist, k=4, max_per_artist=2)
+    [1, 2, 4, 5]
+    >>> cap_per_artist([1, 2, 3], artist, k=3, max_per_artist=1)
+    [1, 2, 3]
+    """
+    if max_per_artist <= 0:
+        return list(items[:k])
+    counts: dict[int, int] = {}
+    kept: list[T] = []
+    moved: list[T] = []
+    for item in items:
+        if len(kept) >= k:
+            break
+        artist = artist_of(item)
+        if artist is not None and counts.get(artist, 0) >= max_per_artist:
+            moved.append(item)
+            continue
+        if artist is not None:
+            counts[artist] = counts.get(artist, 0) + 1
+        kept.append(item)
+    return kept + moved[: k - len(kept)]
