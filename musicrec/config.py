@@ -124,6 +124,20 @@ class Ranker(Section):
 class Evaluation(Section):
     ks: tuple[int, ...] = (5, 10)
     online_history: int = Field(3, ge=1)
+    # the session horizon of the online evaluation: the next session_length listens after the context
+    session_length: int = Field(10, ge=1)
+    seed: int = 42
+
+
+class Blend(Section):
+    """The learned blend of ``/recommendations``, fitted on the last ``window_days`` of the train period."""
+
+    window_days: int = Field(14, ge=1)
+    max_users: int = Field(5000, ge=10)  # validation users sampled (seeded)
+    offsets: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 40.0)
+    online_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
+    artist_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)
+    recency_decay: float = Field(0.5, gt=0, le=1)
     seed: int = 42
 
 
@@ -144,6 +158,11 @@ class Serving(Section):
     host: str = "127.0.0.1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
+    # /recommendations: "learned" = the blend fitted by `train` (blend.json), "alternate" = the original's
+    # offline-on-even, online-on-odd positions
+    blend: Literal["learned", "alternate"] = "learned"
+    # at most this many tracks of one artist in the first k of every personal and blended list; 0 = off
+    max_per_artist: int = Field(0, ge=0)
 
 
 class S3(Section):
@@ -175,6 +194,7 @@ class Settings(BaseSettings):
     similar: Similar = Similar()
     ranker: Ranker = Ranker()
     evaluation: Evaluation = Evaluation()
+    blend: Blend = Blend()
     events: Events = Events()
     serving: Serving = Serving()
     s3: S3 = S3()

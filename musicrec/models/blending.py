@@ -316,3 +316,23 @@ def cap_per_artist(
             counts[artist] = counts.get(artist, 0) + 1
         kept.append(item)
     return kept + moved[: k - len(kept)]
+
+
+def learned_blend(
+    offline: Sequence[int],
+    neighbours: Sequence[tuple[Sequence[int], Sequence[float]]],
+    events: Sequence[int],
+    k: int,
+    weights: FusionWeights,
+    artist_of: Callable[[int], int | None] = _no_artist,
+    backfill: Sequence[int] = (),
+    max_per_artist: int = 0,
+    offline_source: str = PERSONAL,
+) -> list[Pick]:
+    """What ``/recommendations`` answers: :func:`fuse`, then :func:`cap_per_artist` on the first ``k``
+    (the cap fills from anywhere further down the fused list, backfill included)."""
+    if max_per_artist <= 0:
+        return fuse(offline, neighbours, events, k, weights, artist_of, backfill, offline_source)
+    every = len(offline) + sum(len(items) for items, _ in neighbours) + len(backfill)
+    picks = fuse(offline, neighbours, events, every, weights, artist_of, backfill, offline_source)
+    return cap_per_artist(picks, lambda pick: artist_of(pick.item), k, max_per_artist)
