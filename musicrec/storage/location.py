@@ -88,12 +88,16 @@ def local_artifacts_dir(location: str | Path, settings: Settings) -> Path:
     return Path(location)
 
 
-def fetch_artifacts(location: str | Path, settings: Settings, groups: Sequence[Sequence[str]]) -> Path:
+def fetch_artifacts(
+    location: str | Path, settings: Settings, groups: Sequence[Sequence[str]], optional: Sequence[str] = ()
+) -> Path:
     """A local directory holding the artifacts a service needs, for one load at start-up.
 
     A path is returned as it is (nothing copied, the loaders' own checks apply). For ``s3://`` the first
     existing name of each group is downloaded into the cache directory, which is returned; a group with
-    none raises :class:`MissingArtifactError` naming the s3:// URLs.
+    none raises :class:`MissingArtifactError` naming the s3:// URLs. Each ``optional`` name is
+    downloaded when it exists; when it does not, a cached copy of an earlier run is deleted, so the
+    loader sees exactly what the location holds.
     """
     if not is_s3(location):
         return Path(location)
@@ -111,5 +115,12 @@ def fetch_artifacts(location: str | Path, settings: Settings, groups: Sequence[S
             if other != name:
                 (store.cache_root / other).unlink(missing_ok=True)
         log.info("downloaded %s to %s", store.describe(name), store.cache_root / name)
+    for name in optional:
+        if store.exists(name):
+            store.local_file(name)
+            log.info("downloaded %s to %s", store.describe(name), store.cache_root / name)
+        else:
+            (store.cache_root / name).unlink(missing_ok=True)
+            log.info("%s does not exist (optional)", store.describe(name))
     log.info("artifacts from %s in %.2f s", normalize_location(location), time.perf_counter() - start)
     return store.cache_root

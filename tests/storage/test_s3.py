@@ -1,5 +1,7 @@
 """S3ArtifactStore against a real S3-compatible server process (moto), over HTTP."""
 
+import json
+
 import polars as pl
 import pytest
 
@@ -146,6 +148,20 @@ def test_fetch_artifacts_downloads_the_first_existing_of_each_group(s3_settings,
 
     with pytest.raises(MissingArtifactError, match=f"s3://{s3_bucket}/run/similar.parquet does not exist"):
         fetch_artifacts(location, s3_settings, [("similar.parquet",)])
+
+
+def test_fetch_artifacts_downloads_optional_files_that_exist_and_drops_stale_copies(s3_settings, s3_bucket):
+    location = f"s3://{s3_bucket}/optional"
+    store = open_store(location, s3_settings)
+    store.write_parquet("top_popular.parquet", pl.DataFrame({"item_id": [1]}))
+    store.write_json("blend.json", {"weights": {}})
+    store.cache_root.mkdir(parents=True)
+    (store.cache_root / "user_artists.parquet").write_text("stale copy of an earlier run")
+
+    local = fetch_artifacts(location, s3_settings, [("top_popular.parquet",)],
+                            optional=("blend.json", "user_artists.parquet"))
+    assert sorted(p.name for p in local.iterdir()) == ["blend.json", "top_popular.parquet"]
+    assert json.loads((local / "blend.json").read_text()) == {"weights": {}}
 
 
 def test_client_uses_the_configured_endpoint(s3_settings, moto_server):
