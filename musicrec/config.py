@@ -126,6 +126,7 @@ class Evaluation(Section):
     online_history: int = Field(3, ge=1)
     # the session horizon of the online evaluation: the next session_length listens after the context
     session_length: int = Field(10, ge=1)
+    artist_cap: int = Field(2, ge=1)  # tracks per artist of the capped lists the evaluation compares
     seed: int = 42
 
 

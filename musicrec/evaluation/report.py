@@ -71,14 +71,36 @@ def render_markdown(metrics: dict[str, Any]) -> str:
     online = metrics["online"]
     lines += ["", "## Online path"]
     if "users" in online:
-        lines += [
-            "",
-            f"{online['users']:,} warm users with more than {online['history']} test listens: their first "
-            f"{online['history']} test listens are the online history, the lists are scored on the rest. "
-            f"Offline list: {online['offline_list']}.",
-            "",
-            *table(online["models"]),
-        ]
+        lines += ["", *online_lines(online)]
     else:
         lines += ["", f"Skipped: {online.get('skipped', 'not evaluated')}."]
     return "\n".join(lines) + "\n"
+
+
+HORIZON_TITLES = {"session": "session horizon: the next {n} listens",
+                  "long": "long horizon: all the remaining listens"}
+
+
+def online_lines(online: dict[str, Any]) -> list[str]:
+    """The online section: how it is set up, then a table and the blends' ratios per horizon."""
+    weights = online.get("weights")
+    rule = (", ".join(f"{name} {value:g}" for name, value in weights.items()) if weights
+            else "none (no blend.json)")
+    lines = [
+        f"{online['users']:,} warm users with more than {online['history']} test listens: their first "
+        f"{online['history']} test listens are the online listens (what the events service would hold); "
+        f"the lists are what the service would answer, scored on two horizons. Offline list: "
+        f"{online['offline_list']}; learned blend weights: {rule}; capped lists keep at most "
+        f"{online['artist_cap']} tracks per artist.",
+    ]
+    for horizon, section in online["horizons"].items():
+        title = HORIZON_TITLES.get(horizon, horizon).format(n=online.get("session_length"))
+        lines += ["", f"### {title[0].upper()}{title[1:]}", "", *table(section["models"]), ""]
+        ratios = [
+            f"{name} {value['ratio']:.3f} x (95% interval {value['ci95'][0]:.3f}-{value['ci95'][1]:.3f})"
+            for name, value in section["over_offline"].items() if value["ratio"] is not None
+        ]
+        if ratios:
+            lines.append(f"NDCG@10 over the offline list, paired bootstrap over the users "
+                         f"({online['bootstrap_resamples']:,} resamples): " + "; ".join(ratios) + ".")
+    return lines

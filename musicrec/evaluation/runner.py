@@ -6,9 +6,10 @@
 * ``cold``: test users without train history get the all-time popular list; its hit rate at 100
   (the original's "38% of cold users get a hit") and its ranking metrics.
 * ``online``: for warm users with more than ``[evaluation] online_history`` test listens, the first
-  ones play the listens the events service would hold; the online list (similar tracks of those
-  listens, :func:`combine_online`), the offline list and their blend (:func:`blend` with popular
-  backfill) are scored on the user's REMAINING test listens, exactly as the service would answer.
+  ones play the listens the events service would hold; the online list, the offline list, the
+  original's alternation and the learned blend (``blend.json``), with and without the artist cap,
+  exactly as the service answers them, scored on the next ``session_length`` listens (``session``)
+  and on all the remaining ones (``long``), each blend with a paired bootstrap interval over offline.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import polars as pl
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.evaluation import metrics as M
-from musicrec.models.blending import blend, combine_online
+from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
+from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, learned_blend
 from musicrec.models.popular import recent_popular, top_popular
 
 log = logging.getLogger(__name__)
 
 BASELINES = ("random", "top_popular", "recent_popular", "als")
+ONLINE_LISTS = ("online", "offline", "alternate", "offline_capped", "learned", "learned_capped")
 COLD_K = 100
 
 
@@ -47,6 +50,7 @@ def evaluate(
     items: pl.DataFrame,
     settings: Settings,
     similar: pl.DataFrame | None = None,
+    blend_weights: FusionWeights | None = None,
 ) -> dict[str, Any]:
     """Metrics of every model in ``recs`` plus the baselines, as a JSON-serialisable dict.
 
@@ -114,7 +118,7 @@ def evaluate(
     if C.User not in offline.columns:
         offline = personalise(offline, warm, seen, max_k)
     online_section = (
-        evaluate_online(test, warm, offline, similar, popular_items, settings, items)
+        evaluate_online(test, warm, offline, similar, popular_items, settings, items, blend_weights)
         if similar is not None
         else {"skipped": "no similar-tracks table was given"}
     )
@@ -211,85 +215,84 @@ def random_lists(
     )
 
 
-def online_split(test: pl.DataFrame, users: np.ndarray, history: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Each user's first ``history`` test listens (in listen order) and the remaining ones.
-
-    Only users of ``users`` with more than ``history`` test listens take part.
-
-    >>> test = pl.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [5, 6, 7, 8]})
-    >>> first, rest = online_split(test, np.array([1, 2]), 2)
-    >>> first.rows(), rest.rows()
-    ([(1, 5, 1), (1, 6, 2)], [(1, 7)])
-    """
-    ordered = (
-        test.filter(pl.col(C.User).is_in(pl.Series(np.asarray(users)).implode()))
-        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias("_nth"))
-        .filter(pl.len().over(C.User) > history)
-    )
-    first = ordered.filter(pl.col("_nth") <= history).select(C.User, C.Item, "_nth")
-    rest = ordered.filter(pl.col("_nth") > history).select(C.User, C.Item).unique(maintain_order=True)
-    return first, rest
-
-
 def evaluate_online(
     test: pl.DataFrame, warm: np.ndarray, offline: pl.DataFrame, similar: pl.DataFrame,
-    popular: np.ndarray, settings: Settings, items: pl.DataFrame,
+    popular: np.ndarray, settings: Settings, items: pl.DataFrame, weights: FusionWeights | None = None,
 ) -> dict[str, Any]:
-    """Online-only, offline-only and blended lists scored on the listens after the online history."""
+    """The lists ``/recommendations*`` would answer, scored on two horizons after the online listens.
+
+    The first ``[evaluation] online_history`` test listens of a warm user are the online listens;
+    ``session`` = the next ``session_length`` listens, ``long`` = all the remaining ones. Lists:
+    ``online`` (similar to the online listens), ``offline`` (the served list as is), ``alternate``
+    (the original's rule), and with ``weights`` (``blend.json``) ``learned`` (the learned blend), plus
+    ``offline_capped`` / ``learned_capped`` with ``[evaluation] artist_cap`` tracks per artist. Each
+    blend's NDCG over offline gets a paired bootstrap interval on the same users.
+    """
     ks = tuple(sorted(settings.evaluation.ks))
     k = max(ks)
-    first, rest = online_split(test, warm, settings.evaluation.online_history)
-    users = np.sort(first.get_column(C.User).unique().to_numpy())
-    neighbours = _neighbour_lists(similar, k)
-    offline_lists = _lists(offline, users, k)
+    cap = settings.evaluation.artist_cap
+    horizons = online_horizons(test, warm, settings.evaluation.online_history,
+                               settings.evaluation.session_length)
+    users = horizons.users
+    neighbours = neighbour_lists(similar, settings.similar.k)
+    offline_lists = _lists(offline, users, offline.get_column(C.Rank).max() or k) if len(users) else {}
     popular_list = [int(i) for i in popular]
-    rows_online, rows_blend = [], []
-    for user, events in _lists_newest_first(first):
+    artist_of = item_artists(items)
+    rows: dict[str, list[tuple[int, int, int]]] = {name: [] for name in ONLINE_LISTS}
+    for user in users.tolist():
+        events = horizons.context[user]
         near = [neighbours.get(e, ((), ())) for e in events]
-        online = combine_online(near, k, exclude=events)
         personal = offline_lists.get(user, [])
-        blended = blend(personal or popular_list, online, k, backfill=popular_list, exclude=events)
-        rows_online += [(user, item, r) for r, item in enumerate(online, 1)]
-        rows_blend += [(user, item, r) for r, item in enumerate(blended, 1)]
+        base = personal or popular_list
+        answers = {
+            "online": combine_online(near, k, exclude=events),
+            "offline": base[:k],
+            "alternate": blend(base, combine_online(near, k, exclude=events), k, backfill=popular_list,
+                               exclude=events),
+            "offline_capped": cap_per_artist(list(dict.fromkeys(base + popular_list)), artist_of, k, cap),
+        }
+        if weights is not None:
+            for name, limit in (("learned", 0), ("learned_capped", cap)):
+                picks = learned_blend(base, near, events, k, weights, artist_of, popular_list, limit)
+                answers[name] = [p.item for p in picks]
+        for name, answer in answers.items():
+            rows[name] += [(user, item, r) for r, item in enumerate(answer, 1)]
     schema = {C.User: pl.Int64, C.Item: pl.Int64, C.Rank: pl.Int64}
-    frames = {
-        "online": pl.DataFrame(rows_online, schema=schema, orient="row"),
-        "offline": pl.DataFrame([(u, i, r) for u, lst in offline_lists.items() for r, i in enumerate(lst, 1)],
-                                schema=schema, orient="row"),
-        "blended": pl.DataFrame(rows_blend, schema=schema, orient="row"),
-    }
+    frames = {name: pl.DataFrame(r, schema=schema, orient="row") for name, r in rows.items()
+              if r or name in ("online", "offline", "alternate")}
     n_items = max(int(items.height), 1)
-    models = {}
-    for name, frame in frames.items():
-        models[name] = M.ranking_metrics(frame, rest, ks, users)
-        models[name][f"coverage@{k}"] = M.item_coverage_at_k(frame, k, users, n_items)
-    return {"users": len(users), "history": settings.evaluation.online_history, "models": models}
-
-
-def _neighbour_lists(similar: pl.DataFrame, k: int) -> dict[int, tuple[list[int], list[float]]]:
-    grouped = (
-        similar.sort([C.Item1, C.Score], descending=[False, True], maintain_order=True)
-        .group_by(C.Item1, maintain_order=True)
-        .agg(pl.col(C.Item2).head(k), pl.col(C.Score).head(k))
-    )
-    return {
-        int(i): (list(a), list(s))
-        for i, a, s in zip(grouped.get_column(C.Item1).to_list(), grouped.get_column(C.Item2).to_list(),
-                           grouped.get_column(C.Score).to_list(), strict=True)
+    out: dict[str, Any] = {
+        "users": len(users), "history": settings.evaluation.online_history,
+        "session_length": settings.evaluation.session_length, "artist_cap": cap,
+        "weights": weights.to_dict() if weights is not None else None, "horizons": {},
     }
+    resamples = bootstrap_resamples(len(users))
+    genres = "genre_ids" if "genre_ids" in items.columns else C.Genres if C.Genres in items.columns else None
+    for horizon in HORIZONS:
+        targets = getattr(horizons, horizon)
+        truth = pl.DataFrame([(u, i) for u, items_ in targets.items() for i in items_],
+                             schema={C.User: pl.Int64, C.Item: pl.Int64}, orient="row")
+        models = {}
+        for name, frame in frames.items():
+            models[name] = M.ranking_metrics(frame, truth, ks, users)
+            models[name][f"coverage@{k}"] = M.item_coverage_at_k(frame, k, users, n_items)
+            if genres is not None:
+                models[name][f"diversity@{k}"] = M.genre_diversity_at_k(frame, items, k, users, genres)
+        per_user = {name: M.ndcg_per_user(frame, truth, k, users) for name, frame in frames.items()}
+        over = {}
+        for name in per_user:
+            if name in ("alternate", "learned", "learned_capped", "offline_capped") and len(users):
+                base_value = models["offline"][f"ndcg@{k}"]
+                over[name] = {"ratio": None, "ci95": None} if base_value <= 0 else {
+                    "ratio": models[name][f"ndcg@{k}"] / base_value,
+                    "ci95": list(M.bootstrap_ratio_interval(per_user[name], per_user["offline"], resamples,
+                                                            settings.evaluation.seed)),
+                }
+        out["horizons"][horizon] = {"models": models, "over_offline": over}
+    out["bootstrap_resamples"] = resamples
+    return out
 
 
 def _lists(recs: pl.DataFrame, users: np.ndarray, k: int) -> dict[int, list[int]]:
     top = M.top_k(recs, k, users).group_by(C.User).agg(pl.col(C.Item).sort_by("_pos"))
     return {int(u): [int(i) for i in lst] for u, lst in top.iter_rows()}
-
-
-def _lists_newest_first(first: pl.DataFrame) -> list[tuple[int, list[int]]]:
-    """The online history of each user as the events service returns it: newest first."""
-    grouped = (
-        first.sort([C.User, "_nth"], descending=[False, True])
-        .group_by(C.User, maintain_order=True)
-        .agg(pl.col(C.Item))
-    )
-    return [(int(u), [int(i) for i in lst]) for u, lst in grouped.iter_rows()]
-

@@ -32,12 +32,13 @@ _BATCH = 2_000
 
 def build_similar(
     items: pl.DataFrame, events: pl.DataFrame, als: AlsRecommender, params: Similar,
-    show_progress: bool = True,
+    show_progress: bool = True, queries: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """``k`` similar tracks for every catalogue track: ``item_id_1, item_id_2, score, source``.
 
     No self pairs; sorted by ``item_id_1``, then score descending, then ``item_id_2``. ``events`` are
-    the listens the ALS model was fit on (they decide which tracks count as well played).
+    the listens the ALS model was fit on (they decide which tracks count as well played). ``queries``
+    limits the rows to these tracks' neighbours (each chosen among all tracks, exactly as without it).
     """
     k = params.k
     plays = events.group_by(C.Item).agg(pl.len().alias(C.Plays))
@@ -46,15 +47,20 @@ def build_similar(
     collab_rows = np.sort(known[known >= 0])
     if len(collab_rows) > 1:
         collab_ids = IdMap(als.item_ids.external[collab_rows])
-        collab = cosine_neighbours(als.item_factors[collab_rows], np.arange(len(collab_rows)), k,
+        rows = np.arange(len(collab_rows))
+        if queries is not None:
+            rows = collab_ids.to_internal(np.unique(np.asarray(queries)), strict=False)
+            rows = rows[rows >= 0]
+        collab = cosine_neighbours(als.item_factors[collab_rows], rows, k,
                                    collab_ids, als.params.blas_threads, show_progress)
         collab = collab.with_columns(pl.lit(SOURCE_ALS).alias(C.Source))
     else:
         collab = pl.DataFrame(schema=_SCHEMA)
 
     counts = collab.group_by(C.Item1).agg(pl.len().alias("have"))
+    asked = items if queries is None else items.filter(pl.col(C.Item).is_in(pl.Series(queries).implode()))
     needy = (
-        items.select(pl.col(C.Item).cast(pl.Int32))
+        asked.select(pl.col(C.Item).cast(pl.Int32))
         .join(counts, left_on=C.Item, right_on=C.Item1, how="left")
         .filter(pl.col("have").fill_null(0) < k)
     )

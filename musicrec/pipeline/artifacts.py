@@ -26,6 +26,8 @@ RANKER_RECS = "ranker_recs.parquet"
 METRICS_JSON = "metrics.json"
 METRICS_MD = "metrics.md"
 RECOMMENDATIONS = "recommendations.parquet"
+BLEND = "blend.json"  # the learned blend's weights (fitted on the end of the train period)
+USER_ARTISTS = "user_artists.parquet"  # each user's most played artists (explanations)
 ITEMS = "items.parquet"
 MANIFEST = "manifest.json"
 

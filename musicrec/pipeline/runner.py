@@ -20,7 +20,7 @@ from musicrec.storage.location import open_store
 
 log = logging.getLogger(__name__)
 
-PARAM_SECTIONS = ("split", "popular", "als", "similar", "ranker", "evaluation")
+PARAM_SECTIONS = ("split", "popular", "als", "similar", "ranker", "blend", "evaluation")
 
 
 class PeakMemory:
@@ -112,6 +112,8 @@ def run_pipeline(
             sections["split"] = ctx.store.read_json(A.SPLIT)
         if "ranker_info" in ctx.cache and step.name == "ranker":
             sections["ranker"] = ctx.cache["ranker_info"]
+        if "blend" in ctx.cache and step.name == "blend":
+            sections["blend"] = ctx.cache["blend"]  # chosen weights + validation scores (blend.json has all)
         if "metrics" in ctx.cache and step.name == "evaluate":
             sections["metrics"] = ctx.cache["metrics"]
         if "final_source" in ctx.cache and step.name == "export":

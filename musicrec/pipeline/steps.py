@@ -1,6 +1,6 @@
 """The training pipeline as a DAG of small steps with explicit inputs and outputs.
 
-split -> popular -> als -> similar -> ranker -> evaluate -> export. Every step reads its inputs from
+split -> popular -> als -> similar -> ranker -> blend -> evaluate -> export. Every step reads its inputs from
 the prepared directory or the artifact store and writes its outputs to the store, so any step can run
 alone once its inputs exist. Large intermediate data (the train/test events) is never duplicated: the
 split step saves the split date, later steps re-apply it to ``events.parquet``.
@@ -22,6 +22,8 @@ from musicrec.config import Settings
 from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import evaluate
 from musicrec.models.als import AlsRecommender
+from musicrec.models.blend_fit import fit_blend
+from musicrec.models.blending import FusionWeights
 from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.ranker import train_and_recommend_with_info
 from musicrec.models.similar import build_similar
@@ -149,6 +151,13 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     return {A.RANKER_RECS: recs.height}
 
 
+def blend_step(ctx: Context) -> dict[str, int]:
+    doc = fit_blend(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.settings, ctx.show_progress)
+    ctx.store.write_json(A.BLEND, doc)
+    ctx.cache["blend"] = {key: value for key, value in doc.items() if key != "tried"}
+    return {A.BLEND: len(doc["tried"])}
+
+
 def _ranker_ran(ctx: Context) -> bool:
     """Ranker output counts only if the ranker step ran after the last ALS fit (else it is stale)."""
     if not ctx.store.exists(A.RANKER_RECS) or not ctx.store.exists(A.MANIFEST):
@@ -168,8 +177,10 @@ def evaluate_step(ctx: Context) -> dict[str, int]:
         recs["ranker"] = ctx.artifact(A.RANKER_RECS)
     else:
         log.info("no ranker output from after the last ALS fit: the ranker is not scored")
+    weights = FusionWeights.from_dict(ctx.store.read_json(A.BLEND)["weights"])
     metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings,
-                       similar=ctx.artifact(A.SIMILAR))  # similar enables the online-path metrics
+                       similar=ctx.artifact(A.SIMILAR),  # similar enables the online-path metrics
+                       blend_weights=weights)
     ctx.store.write_json(A.METRICS_JSON, metrics)
     ctx.store.write_text(A.METRICS_MD, render_markdown(metrics))
     ctx.cache["metrics"] = metrics
@@ -193,9 +204,37 @@ def export_step(ctx: Context) -> dict[str, int]:
     )
     ctx.store.write_parquet(A.RECOMMENDATIONS, final)
     ctx.store.copy_file(ctx.prepared_dir / A.ITEMS_FILE, A.ITEMS)
+    artists = user_artists(ctx.split().train, ctx.prepared(A.ITEMS_FILE))
+    ctx.store.write_parquet(A.USER_ARTISTS, artists)
     log.info("recommendations.parquet comes from %s", "the ranker" if use_ranker else "ALS")
     ctx.cache["final_source"] = "ranker" if use_ranker else "als"
-    return {A.RECOMMENDATIONS: final.height, A.ITEMS: ctx.prepared(A.ITEMS_FILE).height}
+    return {A.RECOMMENDATIONS: final.height, A.ITEMS: ctx.prepared(A.ITEMS_FILE).height,
+            A.USER_ARTISTS: artists.height}
+
+
+def user_artists(train: pl.DataFrame, items: pl.DataFrame, top: int = 3) -> pl.DataFrame:
+    """Each user's ``top`` most played artists of the train period (a track counts for its first
+    artist): ``user_id, artist_id, plays, rank``; ties go to the smaller artist id.
+
+    >>> train = pl.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [10, 11, 12, 12]})
+    >>> items = pl.DataFrame({"item_id": [10, 11, 12], "artist_ids": [[7], [7, 8], [9]]})
+    >>> user_artists(train, items).rows()
+    [(1, 7, 2, 1), (1, 9, 1, 2), (2, 9, 1, 1)]
+    """
+    schema = {C.User: pl.Int32, "artist_id": pl.Int32, C.Plays: pl.Int32, C.Rank: pl.Int16}
+    if "artist_ids" not in items.columns:
+        return pl.DataFrame(schema=schema)
+    first = items.select(pl.col(C.Item).cast(pl.Int64), pl.col("artist_ids").list.first().alias("artist_id"))
+    return (
+        train.select(pl.col(C.User), pl.col(C.Item).cast(pl.Int64))
+        .join(first.drop_nulls(), on=C.Item)
+        .group_by(C.User, "artist_id").agg(pl.len().alias(C.Plays))
+        .sort([C.User, C.Plays, "artist_id"], descending=[False, True, False])
+        .group_by(C.User, maintain_order=True).head(top)
+        .with_columns(pl.int_range(1, pl.len() + 1).over(C.User).alias(C.Rank))
+        .select(pl.col(C.User).cast(pl.Int32), pl.col("artist_id").cast(pl.Int32),
+                pl.col(C.Plays).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int16))
+    )
 
 
 STEPS: tuple[Step, ...] = (
@@ -211,12 +250,16 @@ STEPS: tuple[Step, ...] = (
     Step("ranker", ranker_step, params=("ranker", "als"), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
          inputs=(A.SPLIT,),
          outputs=(A.RANKER_RECS,), doc="CatBoost two-stage ranker"),
+    Step("blend", blend_step, params=("blend", "als", "similar", "evaluation"),
+         prepared=(A.EVENTS_FILE, A.ITEMS_FILE), inputs=(A.SPLIT,), outputs=(A.BLEND,),
+         doc="the learned blend of /recommendations, fitted on the end of the train period"),
     Step("evaluate", evaluate_step, params=("evaluation",), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
-         inputs=(A.SPLIT, A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.SIMILAR),
+         inputs=(A.SPLIT, A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.SIMILAR, A.BLEND),
          outputs=(A.METRICS_JSON, A.METRICS_MD),
          doc="offline metrics of every model on the same test users"),
-    Step("export", export_step, params=("als", "ranker"), prepared=(A.ITEMS_FILE,), inputs=(A.PERSONAL_ALS,),
-         outputs=(A.RECOMMENDATIONS, A.ITEMS), doc="final recommendations + items for the services"),
+    Step("export", export_step, params=("als", "ranker"), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
+         inputs=(A.SPLIT, A.PERSONAL_ALS), outputs=(A.RECOMMENDATIONS, A.ITEMS, A.USER_ARTISTS),
+         doc="final recommendations, items and users' top artists for the services"),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
 

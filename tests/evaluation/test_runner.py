@@ -7,7 +7,9 @@ import pytest
 
 from musicrec.config import load_settings
 from musicrec.evaluation.report import render_markdown
-from musicrec.evaluation.runner import evaluate, online_split, personalise, random_lists
+from musicrec.evaluation.runner import evaluate, personalise, random_lists
+from musicrec.models.blend_fit import online_horizons
+from musicrec.models.blending import FusionWeights
 from musicrec.pipeline.split import time_split
 
 T0 = datetime(2022, 12, 1)
@@ -34,13 +36,14 @@ ITEMS = pl.DataFrame({"item_id": list(range(1, 10)),
 SIMILAR = pl.DataFrame({
     "item_id_1": [3, 3, 2, 1], "item_id_2": [4, 9, 5, 4], "score": [0.9, 0.5, 0.8, 0.1],
 })
-SETTINGS = load_settings(evaluation={"ks": (1, 2), "online_history": 3}, popular={"n": 5, "recent_days": 7})
+SETTINGS = load_settings(evaluation={"ks": (1, 2), "online_history": 3, "session_length": 1},
+                         popular={"n": 5, "recent_days": 7})
 
 
-def test_online_split_keeps_listen_order_and_needs_more_than_history():
-    first, rest = online_split(time_split(EVENTS, SPLIT).test, np.array([1, 2]), 3)
-    assert first.rows() == [(1, 1, 1), (1, 2, 2), (1, 3, 3)]
-    assert sorted(rest.rows()) == [(1, 4), (1, 5)]
+def test_online_horizons_keep_listen_order_and_need_more_than_history():
+    h = online_horizons(time_split(EVENTS, SPLIT).test, np.array([1, 2]), 3, session_length=1)
+    assert h.context == {1: [3, 2, 1]}  # newest first, as the events service answers
+    assert h.session == {1: {4}} and h.long == {1: {4, 5}}
 
 
 def test_personalise_skips_heard_tracks():
@@ -64,7 +67,7 @@ def test_evaluate_tiny_literal_case():
     assert split.warm_users.tolist() == [1, 2] and split.cold_users.tolist() == [3]
     # offline lists: user 1 gets [9, 5, 6], user 2 nothing (counts as zero)
     als = pl.DataFrame({"user_id": [1, 1, 1], "item_id": [9, 5, 6], "rank": [1, 2, 3]})
-    out = evaluate(split, {"als": als}, ITEMS, SETTINGS, similar=SIMILAR)
+    out = evaluate(split, {"als": als}, ITEMS, SETTINGS, similar=SIMILAR, blend_weights=FusionWeights(0.2))
     json.dumps(out)  # JSON-serialisable
 
     warm = out["warm"]
@@ -81,19 +84,27 @@ def test_evaluate_tiny_literal_case():
 
     online = out["online"]
     assert online["users"] == 1 and online["offline_list"] == "als"
+    session, long = (online["horizons"][h]["models"] for h in ("session", "long"))
     # events newest first [3, 2, 1]; scores: 4 = 0.9 + 0.25 * 0.1, 9 = 0.5, 5 = 0.5 * 0.8 -> [4, 9]
-    # remaining listens {4, 5}
-    assert online["models"]["online"]["precision@1"] == 1.0
-    assert online["models"]["online"]["ndcg@2"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
-    # offline [9, 5]: hit at 2
-    assert online["models"]["offline"]["precision@1"] == 0.0
-    assert online["models"]["offline"]["precision@2"] == 0.5
-    # blended: offline 9, online 4 -> [9, 4]
-    assert online["models"]["blended"]["precision@1"] == 0.0
-    assert online["models"]["blended"]["precision@2"] == 0.5
+    # session targets {4}, long targets {4, 5}
+    assert session["online"]["ndcg@2"] == 1.0
+    assert long["online"]["ndcg@2"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
+    # offline [9, 5]: no session hit, long hit at 2
+    assert session["offline"]["ndcg@2"] == 0.0 and long["offline"]["precision@2"] == 0.5
+    # alternate: offline 9, online 4 -> [9, 4]
+    assert long["alternate"]["precision@1"] == 0.0 and session["alternate"]["precision@2"] == 0.5
+    # learned (online 0.2, offset 20): 4 = 0.2 * 0.925 = 0.185; 9 = 1/21 + 0.2 * 0.5 = 0.148;
+    # 5 = 1/22 + 0.2 * 0.4 = 0.125 -> [4, 9]
+    assert session["learned"]["precision@1"] == 1.0 and long["learned"]["precision@1"] == 1.0
+    over = online["horizons"]["long"]["over_offline"]["learned"]
+    assert over["ratio"] == pytest.approx(long["learned"]["ndcg@2"] / long["offline"]["ndcg@2"])
+    assert over["ci95"][0] <= over["ratio"] <= over["ci95"][1]
+    # no artists in ITEMS: the cap changes nothing
+    assert session["learned_capped"] == session["learned"]
 
     text = render_markdown(out)
     assert "| als |" in text and "Online path" in text and "ndcg@2" in text
+    assert "### Session horizon: the next 1 listens" in text and "| learned |" in text
 
 
 def test_evaluate_without_similar_skips_online_and_summarises_ranker():
