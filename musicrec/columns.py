@@ -28,6 +28,8 @@ class Columns:
     Rank = "rank"
     Name = "name"
     Artists = "artists"
+    ArtistIds = "artist_ids"  # items.parquet: the track's artist ids, the first one is "its" artist
+    Artist = "artist_id"  # user_artists.parquet: one of the user's most played artists
     Albums = "albums"
     Genres = "genres"
     Plays = "plays"

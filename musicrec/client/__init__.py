@@ -22,6 +22,7 @@ from musicrec.client.http import (
 )
 from musicrec.client.models import (
     Events,
+    Explanation,
     PutResult,
     Recommendations,
     ServiceStatus,
@@ -71,6 +72,7 @@ __all__ = [
     "ClientError",
     "Events",
     "EventsClient",
+    "Explanation",
     "FeaturesClient",
     "Musicrec",
     "PutResult",

@@ -188,20 +188,27 @@ class AsyncClient(_Base):
 # -- endpoint descriptions, shared by the sync and async clients --------------------------------------
 
 
-def offline_call(user_id: int, k: int) -> Call[Recommendations]:
-    return Call("POST", "/recommendations_offline", Recommendations, {"user_id": user_id, "k": k})
+def _explain(params: dict[str, Any], explain: bool) -> dict[str, Any]:
+    # sent only when asked for, so a plain call is the original request
+    return {**params, "explain": "true"} if explain else params
 
 
-def default_call(k: int) -> Call[Recommendations]:
-    return Call("POST", "/recommendations_default", Recommendations, {"k": k})
+def offline_call(user_id: int, k: int, explain: bool = False) -> Call[Recommendations]:
+    params = _explain({"user_id": user_id, "k": k}, explain)
+    return Call("POST", "/recommendations_offline", Recommendations, params)
 
 
-def online_call(user_id: int, k: int) -> Call[Recommendations]:
-    return Call("POST", "/recommendations_online", Recommendations, {"user_id": user_id, "k": k})
+def default_call(k: int, explain: bool = False) -> Call[Recommendations]:
+    return Call("POST", "/recommendations_default", Recommendations, _explain({"k": k}, explain))
 
 
-def blended_call(user_id: int, k: int) -> Call[Recommendations]:
-    return Call("POST", "/recommendations", Recommendations, {"user_id": user_id, "k": k})
+def online_call(user_id: int, k: int, explain: bool = False) -> Call[Recommendations]:
+    params = _explain({"user_id": user_id, "k": k}, explain)
+    return Call("POST", "/recommendations_online", Recommendations, params)
+
+
+def blended_call(user_id: int, k: int, explain: bool = False) -> Call[Recommendations]:
+    return Call("POST", "/recommendations", Recommendations, _explain({"user_id": user_id, "k": k}, explain))
 
 
 def similar_call(item_id: int, k: int) -> Call[SimilarItems]:
@@ -226,23 +233,28 @@ def get_call(user_id: int, k: int) -> Call[Events]:
 
 
 class RecommendationsClient(SyncClient):
-    """The recommendations service (default ``http://127.0.0.1:8000``)."""
+    """The recommendations service (default ``http://127.0.0.1:8000``).
 
-    def offline(self, user_id: int, k: int = 100) -> Recommendations:
+    ``explain=True`` asks for ``explanations`` (one per track: source, reason, the online listen or the
+    artist it is about).
+    """
+
+    def offline(self, user_id: int, k: int = 100, explain: bool = False) -> Recommendations:
         """Personal list backfilled with popular tracks; popular for a user without one."""
-        return self.call(offline_call(user_id, k))
+        return self.call(offline_call(user_id, k, explain))
 
-    def default(self, k: int = 100) -> Recommendations:
+    def default(self, k: int = 100, explain: bool = False) -> Recommendations:
         """Top popular tracks."""
-        return self.call(default_call(k))
+        return self.call(default_call(k, explain))
 
-    def online(self, user_id: int, k: int = 50) -> Recommendations:
+    def online(self, user_id: int, k: int = 50, explain: bool = False) -> Recommendations:
         """Tracks similar to the user's latest online events."""
-        return self.call(online_call(user_id, k))
+        return self.call(online_call(user_id, k, explain))
 
-    def blended(self, user_id: int, k: int = 100) -> Recommendations:
-        """Offline on even positions, online on odd ones, then popular backfill."""
-        return self.call(blended_call(user_id, k))
+    def blended(self, user_id: int, k: int = 100, explain: bool = False) -> Recommendations:
+        """The offline list blended with the online one (the service's ``[serving] blend``), then popular
+        backfill."""
+        return self.call(blended_call(user_id, k, explain))
 
 
 class FeaturesClient(SyncClient):

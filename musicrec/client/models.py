@@ -11,17 +11,39 @@ class ServiceStatus(BaseModel):
     message: str
 
 
+class Explanation(BaseModel):
+    """Why one track is recommended (``explain=true``).
+
+    ``source``: ``personal`` (the user's offline list), ``online`` (similar to an online listen) or
+    ``popular``. ``reason``:
+
+    * ``similar_to_listen``: similar to the online listen ``listen``;
+    * ``same_artist_as_listen``: by the artist ``artist_id`` of the online listen ``listen``;
+    * ``top_artist``: a personal track by ``artist_id``, one of the artists the user plays most;
+    * ``personal_taste``: a personal track, none of the above;
+    * ``popular_now``: popular (backfill, or a user without a personal list).
+
+    ``listen`` and ``artist_id`` are left out of the JSON when the reason is not about them.
+    """
+
+    source: str
+    reason: str
+    listen: int | None = None
+    artist_id: int | None = None
+
+
 class Recommendations(BaseModel):
     """Answer of every ``/recommendations*`` endpoint.
 
     ``recs`` is always a list of track ids. ``degraded`` is true when a neighbour service failed and the
     answer was computed without it; ``sources`` (``offline``, ``online``, ``popular``), when present, is
-    parallel to ``recs``.
+    parallel to ``recs``. ``explanations``, parallel to ``recs``, only when asked for (``explain=true``).
     """
 
     recs: list[int]
     degraded: bool = False
     sources: list[str] | None = None
+    explanations: list[Explanation] | None = None
 
 
 class SimilarItems(BaseModel):

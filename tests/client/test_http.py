@@ -51,12 +51,33 @@ def test_recommendation_calls(method, args, path, params):
     assert str(seen[0].url).startswith("http://recs:8000/")
 
 
+@pytest.mark.parametrize(
+    ("method", "args", "params"),
+    [("offline", (7, 5), {"user_id": "7", "k": "5"}), ("default", (3,), {"k": "3"}),
+     ("online", (7, 2), {"user_id": "7", "k": "2"}), ("blended", (7, 9), {"user_id": "7", "k": "9"})],
+)
+def test_explain_asks_for_explanations_and_parses_them(method, args, params):
+    why = [{"source": "online", "reason": "similar_to_listen", "listen": 500},
+           {"source": "personal", "reason": "top_artist", "artist_id": 4}]
+    seen, transport = recording({"recs": [3, 1], "sources": ["online", "offline"], "explanations": why})
+    with RecommendationsClient("http://recs", transport=transport) as client:
+        answer = getattr(client, method)(*args, explain=True)
+        getattr(client, method)(*args)
+    assert dict(seen[0].url.params) == {**params, "explain": "true"}
+    assert dict(seen[1].url.params) == params  # not asked: the original request
+    assert [(e.reason, e.listen, e.artist_id) for e in answer.explanations] == [
+        ("similar_to_listen", 500, None), ("top_artist", None, 4)
+    ]
+    assert answer.model_dump(exclude_none=True)["explanations"] == why
+
+
 def test_defaults_match_the_contract():
     seen, transport = recording({"recs": []})
     client = RecommendationsClient("http://recs", transport=transport)
     client.offline(1), client.default(), client.online(1), client.blended(1)
     assert [r.url.params["k"] for r in seen] == ["100", "100", "50", "100"]
     assert client.default().degraded is False and client.default().sources is None
+    assert client.default().explanations is None
 
 
 def test_features_calls():

@@ -10,9 +10,10 @@ from musicrec.services.features import create_app as create_features_app
 from musicrec.services.recommendations.artifacts import ArtifactsError, load_artifacts
 from musicrec.storage.location import open_store
 from tests.helpers import s3_fixtures
-from tests.services.recommendations.artifacts import POPULAR, WARM_USER, write_artifacts
+from tests.services.recommendations.artifacts import POPULAR, TOP_ARTISTS, WARM_USER, WEIGHTS, write_artifacts
 
 FILES = ("recommendations.parquet", "personal_als.parquet", "top_popular.parquet", "similar.parquet")
+OPTIONAL = ("blend.json", "items.parquet", "user_artists.parquet")
 
 # the moto server fixtures, used by name below
 moto_server, s3_settings, s3_bucket = s3_fixtures.moto_server, s3_fixtures.s3_settings, s3_fixtures.s3_bucket
@@ -39,6 +40,19 @@ def test_recommendations_loader_reads_s3_like_the_directory(uploaded):
     assert from_s3.popular.tolist() == from_dir.popular.tolist() == list(POPULAR)
     assert np.array_equal(from_s3.personal(WARM_USER), from_dir.personal(WARM_USER))
     assert (settings.s3.cache_dir / location.removeprefix("s3://") / "top_popular.parquet").exists()
+    assert from_s3.weights is None and len(from_s3.artists) == 0  # optional files absent: no error
+
+
+def test_recommendations_loader_fetches_the_optional_blend_files(s3_settings, s3_bucket, tmp_path):
+    local = write_artifacts(tmp_path / "local", weights=WEIGHTS, top_artists=TOP_ARTISTS)
+    location = f"s3://{s3_bucket}/learned"
+    store = open_store(location, s3_settings)
+    for name in FILES + OPTIONAL:
+        store.copy_file(local / name, name)
+    from_s3 = load_artifacts(location, s3_settings)
+    assert from_s3.weights == WEIGHTS
+    assert from_s3.top_artists(WARM_USER) == TOP_ARTISTS[WARM_USER]
+    assert from_s3.artists.lookup([101, 106]) == load_artifacts(local).artists.lookup([101, 106]) == {101: 3}
 
 
 def test_recommendations_loader_names_the_missing_s3_artifact(s3_settings, s3_bucket):

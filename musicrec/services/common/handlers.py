@@ -24,6 +24,7 @@ _EXPECTED = {
     "int_type": "expected an integer",
     "int_from_float": "expected an integer",
     "float_parsing": "expected a number",
+    "bool_parsing": "expected true or false",
     "list_type": "expected a list",
     "missing": "is required",
     "json_invalid": "expected a valid JSON body",

@@ -4,6 +4,9 @@ Artifacts are loaded in ``lifespan`` into compact indexes; the events and featur
 called with pooled async clients created there too. A neighbour that is down or slow never turns into
 a 500: the answer is what can be computed without it, marked ``"degraded": true``, logged, and
 counted in ``musicrec_degraded_answers_total``.
+
+``explain=true`` adds ``explanations`` to an answer; without it the JSON is exactly the original's
+(``response_model_exclude_none``: no ``explanations`` key).
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Recommendations
 from musicrec.config import Settings
 from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
 from musicrec.services.recommendations import recommender
 from musicrec.services.recommendations.artifacts import (
+    BLEND_FILE,
     ArtifactsError,
     RecommendationArtifacts,
     load_artifacts,
@@ -40,6 +44,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         app.state.artifacts = await asyncio.to_thread(load_artifacts, settings.paths.artifacts_dir, settings)
         app.state.artifacts_error = None
+        rule = recommender.describe_blend(settings.serving.blend, app.state.artifacts)
+        if settings.serving.blend == "learned" and app.state.artifacts.weights is None:
+            log.warning("/recommendations blend: %s; `python -m musicrec train` writes %s for the learned "
+                        "one", rule, BLEND_FILE)
+        else:
+            log.info("/recommendations blend: %s", rule)
     except ArtifactsError as exc:
         # Keep running: /health answers, /ready and every recommendation say what is missing.
         app.state.artifacts_error = str(exc)
@@ -72,6 +82,7 @@ async def get_features_client(request: Request) -> AsyncFeaturesClient:
 ArtifactsDep = Annotated[RecommendationArtifacts, Depends(get_artifacts)]
 EventsDep = Annotated[AsyncEventsClient, Depends(get_events_client)]
 FeaturesDep = Annotated[AsyncFeaturesClient, Depends(get_features_client)]
+Explain = Annotated[bool, Query(description="add `explanations`, one per recommended track")]
 
 router = APIRouter()
 
@@ -81,36 +92,52 @@ def _respond(request: Request, endpoint: str, answer: recommender.Answer) -> Rec
         request.app.state.metrics.counter(
             "degraded_answers", "answers computed without a failed neighbour service", ["endpoint", "reason"]
         ).labels(endpoint, answer.degraded).inc()
-    return Recommendations(recs=answer.recs, degraded=answer.degraded is not None, sources=answer.sources)
+    return Recommendations(recs=answer.recs, degraded=answer.degraded is not None, sources=answer.sources,
+                           explanations=answer.explanations)
+
+
+# No None field is sent: without explain=true the body is the original's {"recs", "degraded", "sources"}.
+ROUTE = {"response_model": Recommendations, "response_model_exclude_none": True}
 
 
 # Offline answers are one binary search and a slice of at most k + 100 ids: a few microseconds, so they
 # run on the event loop. A plain ``def`` route would pay a threadpool hop that costs more than the work
 # (measured: about 25% less throughput, bench/serve.py).
-@router.post("/recommendations_offline", response_model=Recommendations)
+@router.post("/recommendations_offline", **ROUTE)
 async def recommendations_offline(
-    request: Request, artifacts: ArtifactsDep, user_id: UserId, k: K100
+    request: Request, settings: SettingsDep, artifacts: ArtifactsDep, user_id: UserId, k: K100,
+    explain: Explain = False,
 ) -> Recommendations:
-    """The user's offline list backfilled with popular tracks; popular for a user without one."""
-    return _respond(request, "offline", recommender.offline(artifacts, user_id, k))
+    """The user's offline list backfilled with popular tracks; popular for a user without one; at most
+    ``[serving] max_per_artist`` tracks of one artist (0: no cap)."""
+    answer = recommender.offline(artifacts, user_id, k, settings.serving.max_per_artist, explain)
+    return _respond(request, "offline", answer)
 
 
-@router.post("/recommendations_default", response_model=Recommendations)
-async def recommendations_default(request: Request, artifacts: ArtifactsDep, k: K100) -> Recommendations:
+@router.post("/recommendations_default", **ROUTE)
+async def recommendations_default(
+    request: Request, artifacts: ArtifactsDep, k: K100, explain: Explain = False
+) -> Recommendations:
     """The ``k`` most popular tracks."""
-    return _respond(request, "default", recommender.default(artifacts, k))
+    return _respond(request, "default", recommender.default(artifacts, k, explain))
 
 
-@router.post("/recommendations_online", response_model=Recommendations)
+@router.post("/recommendations_online", **ROUTE)
 async def recommendations_online(
-    request: Request, settings: SettingsDep, events: EventsDep, features: FeaturesDep, user_id: UserId, k: K50
+    request: Request,
+    settings: SettingsDep,
+    events: EventsDep,
+    features: FeaturesDep,
+    user_id: UserId,
+    k: K50,
+    explain: Explain = False,
 ) -> Recommendations:
     """Tracks similar to the user's latest online events, best first, the events themselves excluded."""
     result = await recommender.fetch_online(events, features, user_id, k, settings.serving.online_history)
-    return _respond(request, "online", recommender.online_answer(result))
+    return _respond(request, "online", recommender.online_answer(result, explain))
 
 
-@router.post("/recommendations", response_model=Recommendations)
+@router.post("/recommendations", **ROUTE)
 async def recommendations(
     request: Request,
     settings: SettingsDep,
@@ -119,17 +146,24 @@ async def recommendations(
     features: FeaturesDep,
     user_id: UserId,
     k: K100,
+    explain: Explain = False,
 ) -> Recommendations:
-    """Offline on even positions, online on odd ones, then the longer tail, then popular tracks."""
+    """The offline list blended with the online one (``[serving] blend``: the learned rule of
+    ``blend.json``, or offline on even positions and online on odd ones), then popular tracks."""
     result = await recommender.fetch_online(events, features, user_id, k, settings.serving.online_history)
-    return _respond(request, "blended", recommender.blended(artifacts, user_id, result, k))
+    serving = settings.serving
+    weights = recommender.served_weights(serving.blend, artifacts)
+    answer = recommender.blended(artifacts, user_id, result, k, weights, serving.max_per_artist, explain)
+    return _respond(request, "blended", answer)
 
 
 async def _artifacts_ready(app: FastAPI) -> str:
     artifacts: RecommendationArtifacts | None = app.state.artifacts
     if artifacts is None:
         raise RuntimeError(app.state.artifacts_error)
-    return f"{artifacts.offline_file}: {len(artifacts.offline)} users; {len(artifacts.popular)} popular"
+    blend_rule = recommender.describe_blend(app.state.settings.serving.blend, artifacts)
+    return (f"{artifacts.offline_file}: {len(artifacts.offline)} users; {len(artifacts.popular)} popular; "
+            f"blend: {blend_rule}")
 
 
 def _neighbour_ready(attr: str):

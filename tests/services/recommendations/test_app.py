@@ -1,68 +1,29 @@
-"""The recommendations service in-process: real artifacts on disk, neighbours on ``httpx.MockTransport``."""
+"""The recommendations service in-process: real artifacts on disk, neighbours on ``httpx.MockTransport``.
+
+These tests pin the original behaviour: ``[serving] blend = alternate`` and no artist cap, over
+artifacts that do have ``blend.json`` (so the setting, not a fallback, picks the rule). The learned
+blend, the cap and the explanations have their own modules.
+"""
 
 from __future__ import annotations
 
-import json
-
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from musicrec.client import AsyncEventsClient, AsyncFeaturesClient
 from musicrec.config import load_settings
 from musicrec.services.common.testing import free_port
-from musicrec.services.recommendations.app import create_app, get_events_client, get_features_client
+from musicrec.services.recommendations.app import create_app
 from tests.services.recommendations.artifacts import (
     COLD_USER,
     PERSONAL,
     POPULAR,
-    SIMILAR,
+    TOP_ARTISTS,
     WARM_USER,
     WARM_USER_2,
+    WEIGHTS,
     write_artifacts,
 )
-
-
-class Neighbours:
-    """Fake events and features services; ``events_mode``/``features_mode``: ok, down, timeout, error."""
-
-    def __init__(self) -> None:
-        self.events: dict[int, list[int]] = {}
-        self.events_mode = "ok"
-        self.features_mode = "ok"
-        self.batch_calls: list[dict] = []
-
-    def _fail(self, mode: str, request: httpx.Request) -> httpx.Response | None:
-        if mode == "down":
-            raise httpx.ConnectError("connection refused", request=request)
-        if mode == "timeout":
-            raise httpx.ReadTimeout("timed out", request=request)
-        if mode == "error":
-            error = {"key": "storage_unavailable", "message": "x", "param": None}
-            return httpx.Response(503, json={"error": error})
-        return None
-
-    def events_handler(self, request: httpx.Request) -> httpx.Response:
-        failed = self._fail(self.events_mode, request)
-        if failed is not None:
-            return failed
-        assert request.url.path == "/get"
-        user, k = int(request.url.params["user_id"]), int(request.url.params["k"])
-        return httpx.Response(200, json={"events": self.events.get(user, [])[:k]})
-
-    def features_handler(self, request: httpx.Request) -> httpx.Response:
-        failed = self._fail(self.features_mode, request)
-        if failed is not None:
-            return failed
-        assert request.url.path == "/similar_items/batch"
-        payload = json.loads(request.content)
-        self.batch_calls.append(payload)
-        items = {
-            str(i): {"item_id_2": [b for b, _ in SIMILAR[i][: payload["k"]]],
-                     "score": [s for _, s in SIMILAR[i][: payload["k"]]]}
-            for i in payload["item_ids"] if i in SIMILAR
-        }
-        return httpx.Response(200, json={"items": items})
+from tests.services.recommendations.fakes import Neighbours, make_client
 
 
 @pytest.fixture
@@ -70,22 +31,13 @@ def neighbours() -> Neighbours:
     return Neighbours()
 
 
-def _client(tmp_path, neighbours: Neighbours, **serving) -> TestClient:
-    settings = load_settings(paths={"artifacts_dir": str(tmp_path)}, serving=serving)
-    app = create_app(settings)
-    app.dependency_overrides[get_events_client] = lambda: AsyncEventsClient(
-        "http://events", transport=httpx.MockTransport(neighbours.events_handler), retries=0
-    )
-    app.dependency_overrides[get_features_client] = lambda: AsyncFeaturesClient(
-        "http://features", transport=httpx.MockTransport(neighbours.features_handler), retries=0
-    )
-    return TestClient(app)
+ORIGINAL = {"blend": "alternate", "max_per_artist": 0}
 
 
 @pytest.fixture
 def client(tmp_path, neighbours):
-    write_artifacts(tmp_path)
-    with _client(tmp_path, neighbours) as test_client:
+    write_artifacts(tmp_path, weights=WEIGHTS, top_artists=TOP_ARTISTS)
+    with make_client(tmp_path, neighbours, **ORIGINAL) as test_client:
         yield test_client
 
 
@@ -202,9 +154,16 @@ def test_blended_invariants(client, neighbours, k):
         ("ok", "error", "features_unavailable"),
     ],
 )
+@pytest.mark.parametrize("blend", ["alternate", "learned"])
 def test_failing_neighbour_degrades_instead_of_failing(
-    client, neighbours, events_mode, features_mode, reason
+    tmp_path, neighbours, events_mode, features_mode, reason, blend
 ):
+    write_artifacts(tmp_path, weights=WEIGHTS, top_artists=TOP_ARTISTS)
+    with make_client(tmp_path, neighbours, blend=blend, max_per_artist=0) as client:
+        check_degraded(client, neighbours, events_mode, features_mode, reason)
+
+
+def check_degraded(client, neighbours, events_mode, features_mode, reason):
     neighbours.events[WARM_USER] = [501, 500]
     neighbours.events_mode, neighbours.features_mode = events_mode, features_mode
     online = client.post("/recommendations_online", params={"user_id": WARM_USER, "k": 5})
@@ -256,7 +215,7 @@ def test_bad_parameters_are_422_naming_the_parameter(client, path, params, param
 
 def test_max_k_comes_from_settings(tmp_path, neighbours):
     write_artifacts(tmp_path)
-    with _client(tmp_path, neighbours, max_k=3) as small:
+    with make_client(tmp_path, neighbours, max_k=3) as small:
         assert small.post("/recommendations_default", params={"k": 3}).status_code == 200
         assert small.post("/recommendations_default", params={"k": 4}).json()["error"]["param"] == "k"
 
@@ -265,7 +224,7 @@ def test_max_k_comes_from_settings(tmp_path, neighbours):
 
 
 def test_missing_artifacts_mean_not_ready_not_a_crash(tmp_path, neighbours):
-    with _client(tmp_path / "nowhere", neighbours) as client:
+    with make_client(tmp_path / "nowhere", neighbours) as client:
         assert client.get("/health").status_code == 200
         response = client.post("/recommendations_offline", params={"user_id": 1})
         assert response.status_code == 503
@@ -279,11 +238,17 @@ def test_missing_artifacts_mean_not_ready_not_a_crash(tmp_path, neighbours):
 def test_ready_reports_unreachable_neighbours(tmp_path, neighbours):
     write_artifacts(tmp_path)
     nowhere = {key: f"http://127.0.0.1:{free_port()}" for key in ("events_store_url", "features_store_url")}
-    app = create_app(load_settings(paths={"artifacts_dir": str(tmp_path)}, urls=nowhere))
+    serving = {"blend": "learned"}
+    settings = load_settings(paths={"artifacts_dir": str(tmp_path)}, urls=nowhere, serving=serving)
+    app = create_app(settings)
     with TestClient(app) as client:
         ready = client.get("/ready")
     checks = ready.json()["checks"]
     assert ready.status_code == 503
     assert ready.json()["error"]["key"] == "not_ready"
-    assert checks["artifacts"] == {"ok": True, "detail": "recommendations.parquet: 3 users; 6 popular"}
+    assert checks["artifacts"] == {
+        "ok": True,
+        "detail": "recommendations.parquet: 3 users; 6 popular; blend: alternate (blend.json not found: "
+                  "artifacts of an older train)",
+    }
     assert checks["events"]["ok"] is False and checks["features"]["ok"] is False
