@@ -247,6 +247,37 @@ def metrics_table(metrics: dict[str, Any], section: str = "warm") -> pl.DataFram
     )
 
 
+def online_ndcg(metrics: dict[str, Any], k: int = 10) -> dict[str, dict[str, float]]:
+    """NDCG@k of each online-section list on each horizon, for one grouped bar chart.
+
+    >>> doc = {"online": {"horizons": {"session": {"models": {"offline": {"ndcg@10": 0.2}}},
+    ...                                "long": {"models": {"offline": {"ndcg@10": 0.3}}}}}}
+    >>> online_ndcg(doc)
+    {'offline': {'session': 0.2, 'long': 0.3}}
+    """
+    out: dict[str, dict[str, float]] = {}
+    for horizon, section in metrics.get("online", {}).get("horizons", {}).items():
+        for name, values in section["models"].items():
+            out.setdefault(name, {})[horizon] = values[f"ndcg@{k}"]
+    return out
+
+
+def online_ratios(metrics: dict[str, Any]) -> list[str]:
+    """One line per horizon: each blend's NDCG@10 over the offline list with its 95% interval.
+
+    >>> doc = {"online": {"horizons": {"long": {"over_offline": {"learned": {"ratio": 1.05,
+    ...                                                                      "ci95": [1.01, 1.09]}}}}}}
+    >>> online_ratios(doc)
+    ['long: learned 1.050 x (1.010-1.090)']
+    """
+    lines = []
+    for horizon, section in metrics.get("online", {}).get("horizons", {}).items():
+        parts = [f"{name} {v['ratio']:.3f} x ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})"
+                 for name, v in section.get("over_offline", {}).items() if v.get("ratio") is not None]
+        lines.append(f"{horizon}: " + ", ".join(parts))
+    return lines
+
+
 def feature_importance(manifest: dict[str, Any]) -> dict[str, float]:
     """The ranker's feature importance as the ranker step recorded it in ``manifest.json``
     (``ranker.feature_importance``); an empty dict when the ranker has not run."""
