@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -105,6 +106,16 @@ def main() -> None:
         run(artifacts, tmp_dir, args.requests, args.concurrency)
 
 
+def rss_mb(process: ServiceProcess) -> float:
+    """Resident memory of a service process and its children (uvicorn workers), in MB."""
+    root = psutil.Process(process.process.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+
+
+def print_rss(moment: str, services: dict[str, ServiceProcess]) -> None:
+    print(f"RSS {moment}: " + ", ".join(f"{name} {rss_mb(s):,.0f} MB" for name, s in services.items()))
+
+
 def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int]) -> None:
     ports = {name: free_port() for name in ("recommendations", "features", "events")}
     env = {
@@ -117,9 +128,12 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int]) -> None:
             ("EVENTS_STORE_URL", "events"))},
     }
     with (ServiceProcess("events_service:app", env=env, port=ports["events"]) as events,
-          ServiceProcess("features_service:app", env=env, port=ports["features"], startup_timeout_s=300),
+          ServiceProcess("features_service:app", env=env, port=ports["features"],
+                         startup_timeout_s=300) as features,
           ServiceProcess("recommendations_service:app", env=env, port=ports["recommendations"],
                          startup_timeout_s=300) as recs):
+        services = {"recommendations": recs, "features": features, "events": events}
+        print_rss("after start", services)
         rng = np.random.default_rng(1)
         users = pq.read_table(artifacts / "recommendations.parquet", columns=["user_id"]).column(0)
         warm = np.unique(users.to_numpy())
@@ -154,6 +168,7 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int]) -> None:
                 p50, p95, p99 = (np.percentile(lat, q) * 1000 for q in (50, 95, 99))
                 print(f"{path:<26} {label:<12} {concurrency:>4} {rps:>7.0f} {p50:>7.2f} {p95:>7.2f} "
                       f"{p99:>7.2f} {errors:>6}", flush=True)
+        print_rss("after the run", services)
 
 
 if __name__ == "__main__":
