@@ -4,11 +4,12 @@
     python test_service.py --offline --user_id 617032 --k 10
     python test_service.py --add_online --user_id 617032 --item_id 99262
     python test_service.py --online --user_id 617032 --k 10
-    python test_service.py --blended --user_id 617032 --k 10
+    python test_service.py --blended --user_id 617032 --k 10 --explain
 
 URLs come from ``config.ini`` ``[urls]`` (or ``MUSICREC_URLS__*``). Every result is printed as a table
-with track, artist and genre names and appended to ``test_service.log``; ``--json`` prints the raw
-answer instead. A service that cannot be reached is a one-line error and exit code 1.
+with track, artist and genre names and appended to ``test_service.log``; ``--explain`` adds a column
+saying why each track is there; ``--json`` prints the raw answer instead. A service that cannot be
+reached is a one-line error and exit code 1.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from musicrec.client import ClientError, Musicrec, Recommendations, ServiceUnavailable
-from musicrec.client.display import format_table, load_tracks
+from musicrec.client.display import format_table, listens, load_tracks, why
 from musicrec.config import ConfigError, load_settings
 
 LOG_FILE = "test_service.log"
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--user_id", type=non_negative_int)
     parser.add_argument("--item_id", type=non_negative_int)
     parser.add_argument("--k", type=positive_int, default=10, help="number of recommendations (default 10)")
+    parser.add_argument("--explain", action="store_true", help="say why each track is recommended")
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
     parser.add_argument("--log-file", default=LOG_FILE, help=f"append results here (default {LOG_FILE})")
     args = parser.parse_args(argv)
@@ -66,6 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--user_id is required with --offline, --online, --blended and --add_online")
     if args.add_online and args.item_id is None:
         parser.error("--item_id is required with --add_online")
+    if args.add_online and args.explain:
+        parser.error("--explain goes with --offline, --online, --blended or no mode, not --add_online")
     return args
 
 
@@ -80,7 +84,9 @@ def _setup_log(path: str) -> None:
 def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: bool) -> str:
     if as_json:
         return json.dumps(answer.model_dump(exclude_none=True))
-    table = format_table(answer.recs, load_tracks(artifacts_dir, answer.recs), answer.sources)
+    tracks = load_tracks(artifacts_dir, [*answer.recs, *listens(answer.explanations)])
+    reasons = [why(e, item, tracks) for item, e in zip(answer.recs, answer.explanations or (), strict=False)]
+    table = format_table(answer.recs, tracks, answer.sources, reasons=reasons)
     degraded = " (degraded: a neighbour service is down; partial answer)" if answer.degraded else ""
     empty = "\n(no recommendations)" if not answer.recs else ""
     return f"{title}{degraded}\n{table}{empty}"
@@ -89,13 +95,13 @@ def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: b
 def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
     """Perform the requested call and return the text to print."""
     if args.offline:
-        answer = api.recommendations.offline(args.user_id, args.k)
+        answer = api.recommendations.offline(args.user_id, args.k, args.explain)
         return _report(f"Offline recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
     if args.online:
-        answer = api.recommendations.online(args.user_id, args.k)
+        answer = api.recommendations.online(args.user_id, args.k, args.explain)
         return _report(f"Online recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
     if args.blended:
-        answer = api.recommendations.blended(args.user_id, args.k)
+        answer = api.recommendations.blended(args.user_id, args.k, args.explain)
         return _report(f"Blended recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
     if args.add_online:
         result = api.events.put(args.user_id, args.item_id)
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
         table = format_table(events, load_tracks(artifacts_dir, events))
         return (f"Added item {args.item_id} to the online events of user {args.user_id}: {result.result}\n"
                 f"Latest events (newest first):\n{table}")
-    answer = api.recommendations.default(args.k)
+    answer = api.recommendations.default(args.k, args.explain)
     return _report(f"Top {args.k} popular tracks", answer, artifacts_dir, args.json)
 
 

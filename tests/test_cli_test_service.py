@@ -17,8 +17,13 @@ from tests.services.recommendations.artifacts import write_artifacts
 ROOT = Path(__file__).resolve().parents[1]
 
 
+WHY = [{"source": "personal", "reason": "top_artist", "artist_id": 3},
+       {"source": "online", "reason": "similar_to_listen", "listen": 500}]
+
+
 class FakeServices:
-    """One MockTransport answering for the three services, told apart by host."""
+    """One MockTransport answering for the three services, told apart by host; ``explain=true`` gets
+    the two explanations of ``WHY``."""
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
@@ -32,13 +37,17 @@ class FakeServices:
             return httpx.Response(200, json={"result": "ok"})
         if host == "events" and path == "/get":
             return httpx.Response(200, json={"events": self.events})
+        explain = params.get("explain") == "true"
         if host == "recs" and path == "/recommendations_default":
-            return httpx.Response(200, json={"recs": [201, 202, 999][: int(params["k"])]})
+            recs = [201, 202, 999][: int(params["k"])]
+            popular = [{"source": "popular", "reason": "popular_now"}] * len(recs)
+            return httpx.Response(200, json={"recs": recs, **({"explanations": popular} if explain else {})})
+        why = {"explanations": WHY} if explain else {}
         if host == "recs" and path == "/recommendations":
-            body = {"recs": [101, 302], "degraded": True, "sources": ["offline", "online"]}
+            body = {"recs": [101, 302], "degraded": True, "sources": ["offline", "online"], **why}
             return httpx.Response(200, json=body)
         if host == "recs":
-            return httpx.Response(200, json={"recs": [101, 102]})
+            return httpx.Response(200, json={"recs": [101, 102], **why})
         return httpx.Response(404, json={"error": {"key": "not_found", "message": path, "param": None}})
 
 
@@ -90,6 +99,37 @@ def test_blended_shows_sources_and_degraded(services, capsys):
     assert out.splitlines()[2].split()[-1] == "offline" and out.splitlines()[3].split()[-1] == "online"
 
 
+@pytest.mark.parametrize(
+    ("flags", "path"),
+    [(["--offline", "--user_id", "1"], "/recommendations_offline"),
+     (["--online", "--user_id", "1"], "/recommendations_online"),
+     (["--blended", "--user_id", "1"], "/recommendations")],
+)
+def test_explain_asks_why_and_shows_it_with_names(services, capsys, flags, path):
+    assert run(services, *flags, "--explain", "--k", "2") == 0
+    request = services.requests[0]
+    assert request.url.path == path and request.url.params["explain"] == "true"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[-1] == "why"
+    assert lines[2].endswith("by Artist 3, an artist you play most")  # 101's artist, by name
+    assert lines[3].endswith("similar to Track 500 (you just played it)")  # the listen, by name
+
+
+def test_explain_popular(services, capsys):
+    assert run(services, "--explain", "--k", "2") == 0
+    assert services.requests[0].url.params["explain"] == "true"
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(line.endswith("popular now") for line in lines[2:])
+
+
+def test_explain_json_and_plain_requests(services, capsys):
+    assert run(services, "--offline", "--user_id", "1", "--explain", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"recs": [101, 102], "degraded": False, "explanations": WHY}
+    assert run(services, "--offline", "--user_id", "1") == 0
+    assert "explain" not in services.requests[-1].url.params
+    assert "why" not in capsys.readouterr().out.splitlines()[1]
+
+
 def test_add_online_puts_and_shows_latest_events(services, capsys):
     assert run(services, "--add_online", "--user_id", "7", "--item_id", "500") == 0
     assert run(services, "--add_online", "--user_id", "7", "--item_id", "501", "--json") == 0
@@ -110,6 +150,7 @@ def test_json_output(services, capsys):
     [
         (["--offline"], "--user_id is required"),
         (["--add_online", "--user_id", "1"], "--item_id is required"),
+        (["--add_online", "--user_id", "1", "--item_id", "2", "--explain"], "--explain goes with --offline"),
         (["--offline", "--online", "--user_id", "1"], "not allowed with argument"),
         (["--offline", "--user_id", "x"], "expected an integer, found 'x'"),
         (["--offline", "--user_id", "-1"], "expected a non-negative integer"),

@@ -1,4 +1,4 @@
-"""Show recommended track ids as a readable table: track, artists and genres by name.
+"""Show recommended track ids as a readable table: track, artists and genres by name, and why.
 
 Names come from ``items.parquet`` in the artifacts directory; only the rows asked for are read. When the
 file (or a track) is missing the table shows the ids alone, so a fresh checkout still works.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from musicrec.client.models import Explanation
 from musicrec.columns import Columns as C
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ class Track:
     name: str
     artists: str
     genres: str
+    artist_ids: tuple[int, ...] = ()  # aligned with artist_names
+    artist_names: tuple[str, ...] = ()
+
+    def artist(self, artist_id: int) -> str | None:
+        """The name of the track's artist ``artist_id`` (None when it is not one of them)."""
+        named = dict(zip(self.artist_ids, self.artist_names, strict=False))
+        return named.get(artist_id)
 
 
 def load_tracks(artifacts_dir: Path, item_ids: Sequence[int]) -> dict[int, Track]:
@@ -37,7 +45,7 @@ def load_tracks(artifacts_dir: Path, item_ids: Sequence[int]) -> dict[int, Track
         return {}
     try:
         names = pq.read_schema(path).names
-        columns = [c for c in (C.Item, C.Name, C.Artists, C.Genres) if c in names]
+        columns = [c for c in (C.Item, C.Name, C.Artists, C.Genres, C.ArtistIds) if c in names]
         table = pq.read_table(path, columns=columns, filters=[(C.Item, "in", ids)]).to_pylist()
     except Exception as exc:  # noqa: BLE001 - names are a nicety: show ids rather than fail
         log.warning("cannot read track names from %s: %s", path, exc)
@@ -47,6 +55,8 @@ def load_tracks(artifacts_dir: Path, item_ids: Sequence[int]) -> dict[int, Track
             name=str(row.get(C.Name) or ""),
             artists=_join(row.get(C.Artists)),
             genres=_join(row.get(C.Genres)),
+            artist_ids=tuple(int(a) for a in row.get(C.ArtistIds) or ()),
+            artist_names=tuple(str(a) for a in row.get(C.Artists) or ()),
         )
         for row in table
     }
@@ -60,10 +70,52 @@ def _join(value: object) -> str:
     return str(value)
 
 
+def listens(explanations: Sequence[Explanation] | None) -> list[int]:
+    """The online listens the explanations talk about (their names are needed too)."""
+    return [e.listen for e in explanations or () if e.listen is not None]
+
+
+def why(explanation: Explanation, item: int, tracks: dict[int, Track]) -> str:
+    """One explanation in words, with track and artist names.
+
+    >>> tracks = {7: Track("Song", "Band", "rock", (3,), ("Band",)), 9: Track("Hit", "Other", "pop")}
+    >>> why(Explanation(source="online", reason="similar_to_listen", listen=9), 7, tracks)
+    'similar to Hit (you just played it)'
+    >>> why(Explanation(source="personal", reason="top_artist", artist_id=3), 7, tracks)
+    'by Band, an artist you play most'
+    """
+    listen = _track_name(explanation.listen, tracks)
+    reason = explanation.reason
+    if reason == "similar_to_listen":
+        return f"similar to {listen} (you just played it)"
+    if reason == "same_artist_as_listen":
+        return f"same artist as {listen} (you just played it)"
+    if reason == "top_artist":
+        track = tracks.get(int(item))
+        artist_id = explanation.artist_id
+        name = (track.artist(artist_id) if track and artist_id is not None else None) or f"artist {artist_id}"
+        return f"by {name}, an artist you play most"
+    if reason == "personal_taste":
+        return "matches your listening history"
+    if reason == "popular_now":
+        return "popular now"
+    return reason
+
+
+def _track_name(item: int | None, tracks: dict[int, Track]) -> str:
+    track = tracks.get(int(item)) if item is not None else None
+    return track.name if track and track.name else f"track {item}"
+
+
 def format_table(
-    item_ids: Sequence[int], tracks: dict[int, Track], sources: Sequence[str] | None = None, width: int = 40
+    item_ids: Sequence[int],
+    tracks: dict[int, Track],
+    sources: Sequence[str] | None = None,
+    width: int = 40,
+    reasons: Sequence[str] | None = None,
 ) -> str:
-    """A fixed-width table, one row per recommended track, in the given order.
+    """A fixed-width table, one row per recommended track, in the given order; ``reasons``: a "why"
+    column (see :func:`why`).
 
     >>> print(format_table([7, 9], {7: Track("Song", "Band", "rock")}))
     #  item_id  track  artists  genres
@@ -71,6 +123,7 @@ def format_table(
     2        9  ?      ?        ?
     """
     headers = ["#", "item_id", "track", "artists", "genres"] + (["source"] if sources else [])
+    headers += ["why"] if reasons else []
     rows = []
     for pos, item in enumerate(item_ids, start=1):
         track = tracks.get(int(item))
@@ -79,6 +132,8 @@ def format_table(
         cells += [_cut(text, width) for text in names]
         if sources:
             cells.append(sources[pos - 1] if pos - 1 < len(sources) else "")
+        if reasons:
+            cells.append(reasons[pos - 1] if pos - 1 < len(reasons) else "")
         rows.append(cells)
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     numeric = {0, 1}
