@@ -70,6 +70,24 @@ def test_warm_user_with_online_history(stack):
     assert answer(stack, "/recommendations_offline", user_id=WARM_USER, k=3)["recs"] == [101, 102, 103]
 
 
+def test_explanations_and_the_served_blend(stack):
+    # the tiny artifacts have no blend.json (a train before the learned blend): the alternate rule
+    ready = httpx.get(f"{stack.urls['recommendations']}/ready").json()
+    assert ready["checks"]["artifacts"]["detail"].endswith(
+        "blend: alternate (blend.json not found: artifacts of an older train)")
+    for item in (500, 501):  # the same listens as test_warm_user_with_online_history
+        post(stack.urls["events"], "/put", user_id=WARM_USER, item_id=item)
+    explained = answer(stack, "/recommendations", user_id=WARM_USER, k=4, explain="true")
+    assert explained["recs"] == [101, 302, 102, 304]
+    assert explained["explanations"] == [
+        {"source": "personal", "reason": "personal_taste"},
+        {"source": "online", "reason": "similar_to_listen", "listen": 501},
+        {"source": "personal", "reason": "personal_taste"},
+        {"source": "online", "reason": "similar_to_listen", "listen": 501},
+    ]
+    assert "explanations" not in answer(stack, "/recommendations", user_id=WARM_USER, k=4)
+
+
 def test_features_service_similar_items(stack):
     features = stack.urls["features"]
     assert post(features, "/similar_items", item_id=500, k=2).json() == {"item_id_2": [301, 302],
