@@ -156,6 +156,9 @@ def load_artifacts(artifacts_dir: Path | str, settings: Settings | None = None) 
     weights = _read_weights(artifacts_dir / BLEND_FILE)
     artists = _read_item_artists(artifacts_dir / ITEMS_FILE)
     user_artists = _read_user_artists(artifacts_dir / USER_ARTISTS_FILE)
+    # Only numpy arrays are kept: hand the freed arrow buffers back to the OS, or the allocator keeps
+    # them as resident memory for the life of the service.
+    pa.default_memory_pool().release_unused()
     log.info(
         "loaded %s (%d users, %d items), %s (%d items), %s, artists of %d tracks (%s), top artists of "
         "%d users (%s) in %.2f s",
