@@ -6,9 +6,10 @@ what the service answers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -135,8 +136,7 @@ PERSONAL, ONLINE, POPULAR = "personal", "online", "popular"
 SIMILAR, SAME_ARTIST = "similar", "same_artist"
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):  # a tuple: built for every answered track, cheaper than a frozen dataclass
     """One recommended track and where it came from.
 
     ``source``: ``personal`` (the offline list), ``online`` (only similar to an online listen) or
@@ -236,25 +236,27 @@ def fuse(
     excluded = {int(e) for e in events}
     online = online_scores(neighbours, excluded, weights.recency_decay)
     artists = listen_artists(events, artist_of, weights.recency_decay) if weights.artist > 0 else {}
-    never = float("inf")
-    scored: dict[int, tuple[float, float, float]] = {}  # item -> (score, offline rank, online score)
-
-    def score(item: int, rank: float) -> tuple[float, float, float]:
-        value = online[item][0] if item in online else 0.0
-        artist = artists.get(artist_of(item), (0.0, 0))[0] if artists else 0.0
-        offline_part = 1.0 / (weights.offset + rank) if rank != never else 0.0
-        return offline_part + weights.online * value + weights.artist * artist, rank, value
-
+    w_online, w_artist, offset = weights.online, weights.artist, weights.offset
+    # one row per candidate, sorted as a plain tuple: (-score, offline rank, -online score, item, ...)
+    rows: list[tuple[float, float, float, int, tuple[float, int] | None, tuple[float, int] | None]] = []
+    taken: set[int] = set()
     for rank, item in enumerate(offline, 1):
         item = int(item)
-        if item not in excluded and item not in scored:
-            scored[item] = score(item, rank)
-    for item in online:
-        if item not in scored:
-            scored[item] = score(item, never)
-    ranked = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[1][1], -kv[1][2], kv[0]))
-    picks = [_explain(item, rank != never, online, artists, artist_of, weights, events, offline_source)
-             for item, (_, rank, _) in ranked[:k]]
+        if item in excluded or item in taken:
+            continue
+        taken.add(item)
+        near = online.get(item)
+        same = artists.get(artist_of(item)) if artists else None
+        value = near[0] if near else 0.0
+        score = 1.0 / (offset + rank) + w_online * value + (w_artist * same[0] if same else 0.0)
+        rows.append((-score, rank, -value, item, near, same))
+    for item, near in online.items():
+        if item not in taken:
+            same = artists.get(artist_of(item)) if artists else None
+            score = w_online * near[0] + (w_artist * same[0] if same else 0.0)
+            rows.append((-score, math.inf, -near[0], item, near, same))
+    rows.sort(key=_ORDER)
+    picks = [_explain(row, weights, events, offline_source) for row in rows[:k]]
     taken = {p.item for p in picks}
     for item in backfill:
         if len(picks) >= k:
@@ -266,23 +268,24 @@ def fuse(
     return picks
 
 
-def _explain(
-    item: int, in_offline: bool, online: dict[int, tuple[float, int]],
-    artists: dict[int, tuple[float, int]], artist_of: Callable[[int], int | None],
-    weights: FusionWeights, events: Sequence[int], offline_source: str,
-) -> Pick:
-    """The source of ``item`` and the online listen that raised it most (if any raised it)."""
+def _ORDER(row: tuple) -> tuple:
+    return row[:4]  # the item id is unique: the comparison never reaches the lookups after it
+
+
+def _explain(row: tuple, weights: FusionWeights, events: Sequence[int], offline_source: str) -> Pick:
+    """The source of a fused row's track and the online listen that raised it most (if any did)."""
+    _, rank, _, item, near, same = row
+    in_offline = rank != math.inf
     source = offline_source if in_offline else ONLINE
-    similar = weights.online * online[item][0] if item in online else 0.0
-    artist = artists.get(artist_of(item)) if artists else None
-    same = weights.artist * artist[0] if artist else 0.0
-    if similar <= 0 and same <= 0:
-        if not in_offline and item in online:  # an online track is there because it is similar
-            return Pick(item, source, int(events[online[item][1]]), SIMILAR)
+    similar = weights.online * near[0] if near else 0.0
+    by_artist = weights.artist * same[0] if same else 0.0
+    if similar <= 0 and by_artist <= 0:
+        if near and not in_offline:  # an online track is there because it is similar
+            return Pick(item, source, int(events[near[1]]), SIMILAR)
         return Pick(item, source)
-    if similar >= same:
-        return Pick(item, source, int(events[online[item][1]]), SIMILAR)
-    return Pick(item, source, int(events[artist[1]]), SAME_ARTIST)
+    if similar >= by_artist:
+        return Pick(item, source, int(events[near[1]]), SIMILAR)
+    return Pick(item, source, int(events[same[1]]), SAME_ARTIST)
 
 
 def cap_per_artist(
