@@ -68,3 +68,14 @@ def test_choose_takes_the_best_mean_ratio_and_keeps_every_point():
     assert out["weights"] == best["weights"]
     scores = best["ndcg@10"]
     assert best["objective"] == pytest.approx((scores["session"] / 0.1 + scores["long"] / 0.2) / 2)
+    # a better mean that is worse than the offline list on one horizon is not taken when another
+    # point is worse on neither
+    for point in out["tried"]:
+        ratios = [point["ndcg@10"]["session"] / 0.1, point["ndcg@10"]["long"] / 0.2]
+        assert point["worse_on_neither"] == (min(ratios) >= 1.0)
+    longs = [point["ndcg@10"]["long"] for point in out["tried"]]
+    # with the offline list as good as the best point on the long horizon, only that point is not
+    # worse on it: it wins whatever the others gain on the session horizon
+    picked = choose(c, {"session": 0.0001, "long": max(longs)}, points)
+    assert picked["best"]["worse_on_neither"]
+    assert picked["weights"] == points[longs.index(max(longs))].to_dict()
