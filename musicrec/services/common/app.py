@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from musicrec.config import Settings, load_settings
 from musicrec.services.common import health, metrics
@@ -43,21 +44,51 @@ def build_app(
     """
     settings = settings if settings is not None else load_settings()
     setup_logging(settings.serving.log_level)
-    app = FastAPI(title=title, lifespan=lifespan, responses=ERROR_RESPONSES)
+    # FastAPI's native OpenTelemetry hooks look up the global providers on every request; the services
+    # export their own Prometheus metrics instead.
+    no_telemetry = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(title=title, lifespan=lifespan, responses=ERROR_RESPONSES, telemetry=no_telemetry)
+    docs_routes = list(app.router.routes)
     app.state.settings = settings
     app.state.metrics = metrics.ServiceMetrics(service)
     app.state.readiness_checks = dict(readiness_checks or {})
     install_exception_handlers(app)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
 
+    for router in routers:
+        add_routes(app, router, tags=[])
     message = f"{title} is working"
 
     @app.get("/", tags=["health"])
     async def root() -> dict[str, str]:
         return {"message": message}
 
-    app.include_router(health.router, tags=["health"])
-    app.include_router(metrics.router, tags=["health"])
-    for router in routers:
-        app.include_router(router)
+    for router in (health.router, metrics.router):
+        add_routes(app, router, tags=["health"])
+    # Routes are tried in order: the service's own first, the docs pages last.
+    app.router.routes[:] = [r for r in app.router.routes if r not in docs_routes] + docs_routes
     return app
+
+
+def add_routes(app: FastAPI, router: APIRouter, tags: list[str]) -> None:
+    """Add the router's routes to the app itself, as ``include_router`` did before FastAPI kept included
+    routers nested: a nested router is matched route by route on every request, with bookkeeping that
+    cost more than an offline answer computes."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            app.router.routes.append(route)
+            continue
+        app.router.add_api_route(
+            route.path, route.endpoint, response_model=route.response_model, status_code=route.status_code,
+            tags=[*tags, *(route.tags or [])], dependencies=route.dependencies, summary=route.summary,
+            description=route.description, response_description=route.response_description,
+            responses=route.responses, deprecated=route.deprecated, methods=route.methods,
+            operation_id=route.operation_id, response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            include_in_schema=route.include_in_schema, response_class=route.response_class, name=route.name,
+            openapi_extra=route.openapi_extra, route_class_override=type(route),
+        )
