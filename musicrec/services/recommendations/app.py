@@ -6,7 +6,7 @@ a 500: the answer is what can be computed without it, marked ``"degraded": true`
 counted in ``musicrec_degraded_answers_total``.
 
 ``explain=true`` adds ``explanations`` to an answer; without it the JSON is exactly the original's
-(``response_model_exclude_none``: no ``explanations`` key).
+(no ``explanations`` key).
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+import httpx
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 
-from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Recommendations
+from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Explanation, Recommendations
 from musicrec.config import Settings
 from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
+from musicrec.services.common.fastpath import EXPLAIN, USER_ID, FastRoute, fast_path, k_param
 from musicrec.services.recommendations import recommender
 from musicrec.services.recommendations.artifacts import (
     BLEND_FILE,
@@ -54,7 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Keep running: /health answers, /ready and every recommendation say what is missing.
         app.state.artifacts_error = str(exc)
         log.error("recommendations service has no artifacts: %s", exc)
-    common: dict[str, Any] = {"timeout_s": settings.serving.timeout_s, "retries": NEIGHBOUR_RETRIES}
+    common: dict[str, Any] = {"timeout_s": settings.serving.timeout_s, "retries": NEIGHBOUR_RETRIES,
+                              "transport": app.state.neighbour_transport}
     app.state.events_client = AsyncEventsClient(settings.urls.events_store_url, **common)
     app.state.features_client = AsyncFeaturesClient(settings.urls.features_store_url, **common)
     try:
@@ -84,45 +88,98 @@ EventsDep = Annotated[AsyncEventsClient, Depends(get_events_client)]
 FeaturesDep = Annotated[AsyncFeaturesClient, Depends(get_features_client)]
 Explain = Annotated[bool, Query(description="add `explanations`, one per recommended track")]
 
-router = APIRouter()
+# The routes are ``async def``: an offline answer is one binary search and a slice, far less than the
+# threadpool hop of a plain ``def`` route. Each route has a fast path (musicrec.services.common.fastpath):
+# a plainly valid request is answered by the ``_answer_*`` function directly; anything else goes through
+# FastAPI and its dependencies, which end in the same functions.
+router = APIRouter(route_class=FastRoute)
 
 
-def _respond(request: Request, endpoint: str, answer: recommender.Answer) -> Recommendations:
+def _respond(app: FastAPI, endpoint: str, answer: recommender.Answer) -> Response:
+    """The answer as JSON, serialised once: the bytes FastAPI would send for the ``Recommendations`` model
+    with ``None`` fields left out (so without ``explain=true`` the body is the original's)."""
     if answer.degraded:
-        request.app.state.metrics.counter(
+        app.state.metrics.counter(
             "degraded_answers", "answers computed without a failed neighbour service", ["endpoint", "reason"]
         ).labels(endpoint, answer.degraded).inc()
-    return Recommendations(recs=answer.recs, degraded=answer.degraded is not None, sources=answer.sources,
-                           explanations=answer.explanations)
+    body: dict[str, Any] = {"recs": answer.recs, "degraded": answer.degraded is not None,
+                            "sources": answer.sources}
+    if answer.explanations is not None:
+        body["explanations"] = [_explanation(e) for e in answer.explanations]
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
-# No None field is sent: without explain=true the body is the original's {"recs", "degraded", "sources"}.
+def _explanation(explanation: Explanation) -> dict[str, Any]:
+    out: dict[str, Any] = {"source": explanation.source, "reason": explanation.reason}
+    if explanation.listen is not None:
+        out["listen"] = explanation.listen
+    if explanation.artist_id is not None:
+        out["artist_id"] = explanation.artist_id
+    return out
+
+
+async def _answer_offline(app: FastAPI, user_id: int, k: int, explain: bool = False) -> Response | None:
+    artifacts: RecommendationArtifacts | None = app.state.artifacts
+    if artifacts is None:
+        return None  # FastAPI's path raises not_ready
+    max_per_artist = app.state.settings.serving.max_per_artist
+    return _respond(app, "offline", recommender.offline(artifacts, user_id, k, max_per_artist, explain))
+
+
+async def _answer_default(app: FastAPI, k: int, explain: bool = False) -> Response | None:
+    artifacts: RecommendationArtifacts | None = app.state.artifacts
+    if artifacts is None:
+        return None
+    return _respond(app, "default", recommender.default(artifacts, k, explain))
+
+
+async def _answer_online(app: FastAPI, user_id: int, k: int, explain: bool = False) -> Response | None:
+    state = app.state
+    result = await recommender.fetch_online(state.events_client, state.features_client, user_id, k,
+                                            state.settings.serving.online_history)
+    return _respond(app, "online", recommender.online_answer(result, explain))
+
+
+async def _answer_blended(app: FastAPI, user_id: int, k: int, explain: bool = False) -> Response | None:
+    state = app.state
+    artifacts: RecommendationArtifacts | None = state.artifacts
+    if artifacts is None:
+        return None
+    serving = state.settings.serving
+    result = await recommender.fetch_online(state.events_client, state.features_client, user_id, k,
+                                            serving.online_history)
+    weights = recommender.served_weights(serving.blend, artifacts)
+    answer = recommender.blended(artifacts, user_id, result, k, weights, serving.max_per_artist, explain)
+    return _respond(app, "blended", answer)
+
+
+# The JSON is built by _respond; the model documents it (None fields are left out).
 ROUTE = {"response_model": Recommendations, "response_model_exclude_none": True}
 
 
-# Offline answers are one binary search and a slice of at most k + 100 ids: a few microseconds, so they
-# run on the event loop. A plain ``def`` route would pay a threadpool hop that costs more than the work
-# (measured: about 25% less throughput, bench/serve.py).
 @router.post("/recommendations_offline", **ROUTE)
+@fast_path(USER_ID, k_param(100), EXPLAIN, answer=_answer_offline)
 async def recommendations_offline(
     request: Request, settings: SettingsDep, artifacts: ArtifactsDep, user_id: UserId, k: K100,
     explain: Explain = False,
-) -> Recommendations:
+) -> Response:
     """The user's offline list backfilled with popular tracks; popular for a user without one; at most
     ``[serving] max_per_artist`` tracks of one artist (0: no cap)."""
     answer = recommender.offline(artifacts, user_id, k, settings.serving.max_per_artist, explain)
-    return _respond(request, "offline", answer)
+    return _respond(request.app, "offline", answer)
 
 
 @router.post("/recommendations_default", **ROUTE)
+@fast_path(k_param(100), EXPLAIN, answer=_answer_default)
 async def recommendations_default(
     request: Request, artifacts: ArtifactsDep, k: K100, explain: Explain = False
-) -> Recommendations:
+) -> Response:
     """The ``k`` most popular tracks."""
-    return _respond(request, "default", recommender.default(artifacts, k, explain))
+    return _respond(request.app, "default", recommender.default(artifacts, k, explain))
 
 
 @router.post("/recommendations_online", **ROUTE)
+@fast_path(USER_ID, k_param(50), EXPLAIN, answer=_answer_online)
 async def recommendations_online(
     request: Request,
     settings: SettingsDep,
@@ -131,13 +188,14 @@ async def recommendations_online(
     user_id: UserId,
     k: K50,
     explain: Explain = False,
-) -> Recommendations:
+) -> Response:
     """Tracks similar to the user's latest online events, best first, the events themselves excluded."""
     result = await recommender.fetch_online(events, features, user_id, k, settings.serving.online_history)
-    return _respond(request, "online", recommender.online_answer(result, explain))
+    return _respond(request.app, "online", recommender.online_answer(result, explain))
 
 
 @router.post("/recommendations", **ROUTE)
+@fast_path(USER_ID, k_param(100), EXPLAIN, answer=_answer_blended)
 async def recommendations(
     request: Request,
     settings: SettingsDep,
@@ -147,14 +205,14 @@ async def recommendations(
     user_id: UserId,
     k: K100,
     explain: Explain = False,
-) -> Recommendations:
+) -> Response:
     """The offline list blended with the online one (``[serving] blend``: the learned rule of
     ``blend.json``, or offline on even positions and online on odd ones), then popular tracks."""
     result = await recommender.fetch_online(events, features, user_id, k, settings.serving.online_history)
     serving = settings.serving
     weights = recommender.served_weights(serving.blend, artifacts)
     answer = recommender.blended(artifacts, user_id, result, k, weights, serving.max_per_artist, explain)
-    return _respond(request, "blended", answer)
+    return _respond(request.app, "blended", answer)
 
 
 async def _artifacts_ready(app: FastAPI) -> str:
@@ -169,16 +227,21 @@ async def _artifacts_ready(app: FastAPI) -> str:
 def _neighbour_ready(attr: str):
     async def check(app: FastAPI) -> str:
         client = getattr(app.state, attr)
-        response = await client.http.get("/health")
-        response.raise_for_status()
+        await client.health()
         return f"{client.base_url} answers"
 
     return check
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service; ``settings`` default to :func:`musicrec.config.load_settings` at call time."""
-    return build_app(
+def create_app(
+    settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the service; ``settings`` default to :func:`musicrec.config.load_settings` at call time.
+
+    ``transport``: how the neighbour clients send (unit tests pass an ``httpx.MockTransport``); by
+    default they keep connections to ``[urls]`` open (:mod:`musicrec.client.pool`).
+    """
+    app = build_app(
         settings,
         service="recommendations",
         title="Recommendations service",
@@ -190,3 +253,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "features": _neighbour_ready("features_client"),
         },
     )
+    app.state.neighbour_transport = transport
+    return app

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import httpx
+from fastapi import Request
 from fastapi.testclient import TestClient
 
-from musicrec.client import AsyncEventsClient, AsyncFeaturesClient
-from musicrec.config import load_settings
-from musicrec.services.recommendations.app import create_app, get_events_client, get_features_client
+from musicrec.config import Settings, load_settings
+from musicrec.services.common import get_settings
+from musicrec.services.recommendations.app import create_app
 from tests.services.recommendations.artifacts import SIMILAR
 
 
@@ -55,15 +56,26 @@ class Neighbours:
         return httpx.Response(200, json={"items": items})
 
 
-def make_client(tmp_path, neighbours: Neighbours, **serving) -> TestClient:
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        """Both services behind one transport, told apart by host (``make_client`` names them)."""
+        return {"events": self.events_handler, "features": self.features_handler}[request.url.host](request)
+
+
+URLS = {"events_store_url": "http://events", "features_store_url": "http://features"}
+
+
+def make_client(tmp_path, neighbours: Neighbours, via_fastapi: bool = False, **serving) -> TestClient:
     """The service over the artifacts in ``tmp_path``, its neighbours faked; ``serving``: ``[serving]``
-    settings (the tests name ``blend`` and ``max_per_artist`` so ``config.ini``'s defaults do not matter)."""
-    settings = load_settings(paths={"artifacts_dir": str(tmp_path)}, serving=serving)
-    app = create_app(settings)
-    app.dependency_overrides[get_events_client] = lambda: AsyncEventsClient(
-        "http://events", transport=httpx.MockTransport(neighbours.events_handler), retries=0
-    )
-    app.dependency_overrides[get_features_client] = lambda: AsyncFeaturesClient(
-        "http://features", transport=httpx.MockTransport(neighbours.features_handler), retries=0
-    )
+    settings (the tests name ``blend`` and ``max_per_artist`` so ``config.ini``'s defaults do not matter).
+
+    Valid requests take the routes' fast path; ``via_fastapi`` sends every request through FastAPI's
+    dependencies instead (a dependency override turns the fast path off)."""
+    settings = load_settings(paths={"artifacts_dir": str(tmp_path)}, urls=URLS, serving=serving)
+    app = create_app(settings, transport=httpx.MockTransport(neighbours.handler))
+    if via_fastapi:
+        app.dependency_overrides[get_settings] = _same_settings
     return TestClient(app)
+
+
+async def _same_settings(request: Request) -> Settings:
+    return request.app.state.settings

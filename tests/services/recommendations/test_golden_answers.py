@@ -3,7 +3,9 @@
 ``golden_answers.json`` holds the status and exact body the service gave (before its responses were
 pre-serialised) for each request, under three ``[serving]`` settings (``learned``, ``alternate``,
 ``capped`` = learned with ``max_per_artist = 1``), with healthy, down or slow neighbours, and without
-artifacts. A change here is a change of the API: record it on purpose, never to make a test pass.
+artifacts. Each request goes once through the routes' fast path (plainly valid requests) and once
+through FastAPI's dependencies: both must give these bytes. A change here is a change of the API:
+record it on purpose, never to make a test pass.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def _cases() -> list[tuple[str, list[dict]]]:
     return [(serving, list(rows)) for serving, rows in groupby(GOLDEN, key=key)]
 
 
+@pytest.mark.parametrize("via_fastapi", [False, True], ids=["fast path", "fastapi"])
 @pytest.mark.parametrize(("serving", "rows"), _cases(), ids=[s for s, _ in _cases()])
-def test_answers_are_byte_identical(tmp_path, serving, rows):
+def test_answers_are_byte_identical(tmp_path, serving, rows, via_fastapi):
     neighbours = Neighbours()
     neighbours.events.update(EVENTS)
     if serving == "missing":
@@ -49,7 +52,7 @@ def test_answers_are_byte_identical(tmp_path, serving, rows):
     else:
         directory = write_artifacts(tmp_path, weights=WEIGHTS, top_artists=TOP_ARTISTS)
         settings = SERVING[serving]
-    with make_client(directory, neighbours, **settings) as client:
+    with make_client(directory, neighbours, via_fastapi=via_fastapi, **settings) as client:
         for row in rows:
             neighbours.events_mode, neighbours.features_mode = NEIGHBOURS[row["neighbours"]]
             response = client.post(row["request"])
