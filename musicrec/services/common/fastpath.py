@@ -23,9 +23,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Response
 from fastapi.routing import APIRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from musicrec.services.common.validation import MAX_ID
 
@@ -60,6 +61,8 @@ def k_param(default: int) -> Param:
 class FastPath:
     params: dict[bytes, Param]
     answer: Answer
+    # a JSON body's fields, or None when the body is unusual (answer gets them as keyword arguments)
+    body: Callable[[Any], dict[str, Any] | None] | None = None
 
     def parse(self, query: bytes, max_k: int) -> dict[str, Any] | None:
         """The parameters' values, or None when anything is unusual.
@@ -96,11 +99,17 @@ class FastPath:
         return values
 
 
-def fast_path(*params: Param, answer: Answer) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a route's endpoint with the fast path of :class:`FastRoute` (see the module docstring)."""
+def fast_path(
+    *params: Param, answer: Answer, body: Callable[[Any], dict[str, Any] | None] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a route's endpoint with the fast path of :class:`FastRoute` (see the module docstring).
+
+    ``body``: for a route with a JSON body, a function of the decoded JSON that returns the fields to
+    pass to ``answer``, or None to leave the request to FastAPI."""
 
     def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        endpoint.fast_path = FastPath({p.name.encode(): p for p in params}, answer)  # type: ignore[attr-defined]
+        path = FastPath({p.name.encode(): p for p in params}, answer, body)
+        endpoint.fast_path = path  # type: ignore[attr-defined]
         return endpoint
 
     return mark
@@ -116,9 +125,57 @@ class FastRoute(APIRoute):
             # with overrides (tests) the dependencies decide: FastAPI's path resolves them
             if not app.dependency_overrides:
                 values = fast.parse(scope["query_string"], app.state.settings.serving.max_k)
+                if values is not None and fast.body is not None:
+                    body = await _read_body(receive)
+                    receive = _replay(body, receive)  # FastAPI's path reads it again if it must
+                    fields = _json_fields(scope, body, fast.body)
+                    values = None if fields is None else {**values, **fields}
                 if values is not None:
                     response = await fast.answer(app, **values)
                     if response is not None:
                         await response(scope, receive, send)
                         return
         await super().handle(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _json_fields(scope: Scope, body: bytes, fields: Callable[[Any], dict[str, Any] | None]):
+    if (b"content-type", b"application/json") not in scope["headers"]:
+        return None
+    try:
+        return fields(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def id_list(value: Any) -> bool:
+    """A JSON list of ids (plain integers, no booleans) within ``[0, MAX_ID]``.
+
+    >>> id_list([0, 5]), id_list([1, -1]), id_list([True]), id_list([1.0]), id_list("1")
+    (True, False, False, False, False)
+    """
+    return type(value) is list and all(type(i) is int and 0 <= i <= MAX_ID for i in value)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 
 from musicrec.services.common import K10, ItemId, StorageUnavailable, UserId, error_body
+from musicrec.services.common.fastpath import USER_ID, FastRoute, fast_path, k_param
 from musicrec.services.events.dependencies import EventStoreDep, TokenChecked
+from musicrec.storage.events import EventStore
 
-router = APIRouter(tags=["events"])
+# /get also has a fast path for plainly valid requests (musicrec.services.common.fastpath).
+router = APIRouter(tags=["events"], route_class=FastRoute)
 
 
 class PutResponse(BaseModel):
@@ -21,8 +25,8 @@ class EventsResponse(BaseModel):
     events: list[int]
 
 
-def _count_storage_error(request: Request, operation: str) -> None:
-    request.app.state.metrics.counter(
+def _count_storage_error(app: FastAPI, operation: str) -> None:
+    app.state.metrics.counter(
         "events_storage_errors", "event store calls that failed", ["operation"]
     ).labels(operation).inc()
 
@@ -47,18 +51,28 @@ async def put(
     try:
         await store.put(user_id, item_id)
     except StorageUnavailable:
-        _count_storage_error(request, "put")
+        _count_storage_error(request.app, "put")
         raise
     request.app.state.metrics.counter("events_written", "events stored by POST /put").inc()
     return PutResponse()
 
 
-@router.post("/get", response_model=EventsResponse)
-async def get(request: Request, user_id: UserId, k: K10, store: EventStoreDep) -> EventsResponse:
-    """The user's last ``k`` distinct tracks, newest first: ``{"events": [item_id, ...]}``."""
+async def _events(app: FastAPI, store: EventStore, user_id: int, k: int) -> Response:
     try:
         events = await store.get(user_id, k)
     except StorageUnavailable:
-        _count_storage_error(request, "get")
+        _count_storage_error(app, "get")
         raise
-    return EventsResponse(events=events)
+    return Response(orjson.dumps({"events": events}), media_type="application/json")
+
+
+async def _answer_get(app: FastAPI, user_id: int, k: int) -> Response | None:
+    store = getattr(app.state, "event_store", None)
+    return None if store is None else await _events(app, store, user_id, k)
+
+
+@router.post("/get", response_model=EventsResponse)
+@fast_path(USER_ID, k_param(10), answer=_answer_get)
+async def get(request: Request, user_id: UserId, k: K10, store: EventStoreDep) -> Response:
+    """The user's last ``k`` distinct tracks, newest first: ``{"events": [item_id, ...]}``."""
+    return await _events(request.app, store, user_id, k)
