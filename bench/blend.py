@@ -24,7 +24,11 @@ FAMILIES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("blend_json", type=Path)
-    doc = json.loads(parser.parse_args().blend_json.read_text())
+    path = parser.parse_args().blend_json
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"{path}: cannot read it as blend.json ({exc}); `python -m musicrec train` writes it")
     base = doc["validation"]["offline_ndcg@10"]
     print(f"validation: {doc['validation']['users']:,} users from {doc['validation']['window_start'][:10]}, "
           f"offline ({doc['validation']['offline_list']}) NDCG@10 session {base['session']:.4f}, "
