@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class MissingArtifactError(FileNotFoundError):
@@ -92,6 +93,8 @@ class LocalArtifactStore:
             frame.write_parquet(tmp)
 
     def read_parquet(self, name: str) -> pl.DataFrame:
+        import polars as pl  # the services never read a frame: polars stays out of their memory
+
         return pl.read_parquet(self._require(name))
 
     def write_json(self, name: str, document: Any) -> None:

@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from musicrec.storage.artifacts import MissingArtifactError, replace_path
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,8 @@ class S3ArtifactStore:
         self._put(name, buffer.getvalue())
 
     def read_parquet(self, name: str) -> pl.DataFrame:
+        import polars as pl  # the services never read a frame: polars stays out of their memory
+
         return pl.read_parquet(io.BytesIO(self._get(name)))
 
     def write_json(self, name: str, document: Any) -> None:

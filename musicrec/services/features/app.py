@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from musicrec.config import Settings
 from musicrec.services.common import build_app
+from musicrec.services.common.memory import use_system_allocator
 from musicrec.services.features.index import SIMILAR_FILE, SimilarArtifactError, SimilarIndex
 from musicrec.services.features.routes import router
 from musicrec.storage.artifacts import MissingArtifactError
@@ -27,6 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.similar_index = None
     app.state.similar_error = None
+    use_system_allocator()
     try:
         # an s3:// location is downloaded once into [s3] cache_dir; a directory is used as it is
         directory = await run_in_threadpool(fetch_artifacts, settings.paths.artifacts_dir, settings,

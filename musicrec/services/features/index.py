@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec.columns import Columns as C
@@ -39,6 +40,8 @@ class SimilarIndex:
     >>> len(index), index.n_pairs
     (2, 4)
     """
+
+    BATCH_ROWS = 1 << 20  # rows read at a time by from_parquet
 
     def __init__(self, keys: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray, scores: np.ndarray):
         self.keys = keys
@@ -70,36 +73,92 @@ class SimilarIndex:
 
     @classmethod
     def from_parquet(cls, path: Path | str) -> SimilarIndex:
-        """Read ``item_id_1``, ``item_id_2``, ``score`` (``source`` is optional and not needed here)."""
+        """Read ``item_id_1``, ``item_id_2``, ``score`` (``source`` is optional and not needed here).
+
+        The file is read one batch at a time into arrays allocated once, so the peak memory is the
+        index plus one batch; a file that is not in the pipeline's order (by ``item_id_1``, best score
+        first) is read whole and sorted instead.
+        """
         path = Path(path)
         if not path.exists():
             raise SimilarArtifactError(f"{path}: file not found (run `python -m musicrec train` first)")
         start = time.perf_counter()
         try:
-            names = pq.read_schema(path).names
-            missing = [col for col in REQUIRED if col not in names]
+            file = pq.ParquetFile(path, memory_map=True)
+            schema = file.schema_arrow
+            missing = [col for col in REQUIRED if col not in schema.names]
             if missing:
-                raise SimilarArtifactError(f"{path}: missing column(s) {missing}; found {names}")
-            table = pq.read_table(path, columns=list(REQUIRED))
-        except (OSError, ValueError) as exc:
+                raise SimilarArtifactError(f"{path}: missing column(s) {missing}; found {schema.names}")
+            for name, check, expected in ((C.Item1, pa.types.is_integer, "integers"),
+                                          (C.Item2, pa.types.is_integer, "integers"),
+                                          (C.Score, _is_number, "numbers")):
+                kind = schema.field(name).type
+                if not check(kind):
+                    raise SimilarArtifactError(f"{path}: column {name!r} must hold {expected}, found {kind}")
+            index = cls._read_sorted(file, path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
             if isinstance(exc, SimilarArtifactError):
                 raise
             raise SimilarArtifactError(f"{path}: not a readable parquet file: {exc}") from exc
-        columns = {}
-        for name in REQUIRED:
-            column = table.column(name)
-            if column.null_count:
-                raise SimilarArtifactError(f"{path}: column {name!r} has {column.null_count} null value(s)")
-            columns[name] = column.to_numpy()
-        for name, kind, expected in ((C.Item1, np.integer, "integers"), (C.Item2, np.integer, "integers"),
-                                     (C.Score, np.number, "numbers")):
-            dtype = columns[name].dtype
-            if not np.issubdtype(dtype, kind):
-                raise SimilarArtifactError(f"{path}: column {name!r} must hold {expected}, found {dtype}")
-        index = cls.build(columns[C.Item1], columns[C.Item2], columns[C.Score])
+        finally:
+            # Only numpy arrays are kept: hand arrow's freed read buffers back to the OS.
+            pa.default_memory_pool().release_unused()
+        if index is None:  # not in the pipeline's order
+            table = pq.read_table(path, columns=list(REQUIRED))
+            columns = {name: table.column(name).to_numpy() for name in REQUIRED}
+            del table
+            index = cls.build(columns[C.Item1], columns[C.Item2], columns[C.Score])
+            del columns
+            pa.default_memory_pool().release_unused()
         log.info("features: loaded %s: %d items, %d pairs in %.2f s", path, len(index), index.n_pairs,
                  time.perf_counter() - start)
         return index
+
+    @classmethod
+    def _read_sorted(cls, file: pq.ParquetFile, path: Path) -> SimilarIndex | None:
+        """The index of a file already ordered by ``item_id_1``, then score descending; None otherwise."""
+        n = file.metadata.num_rows
+        schema = file.schema_arrow
+        neighbours = np.empty(n, dtype=_dtype(schema.field(C.Item2).type, np.int32))
+        scores = np.empty(n, dtype=_dtype(schema.field(C.Score).type, np.float32))
+        starts: list[np.ndarray] = []
+        keys: list[np.ndarray] = []
+        nulls = dict.fromkeys(REQUIRED, 0)
+        done = 0
+        last_item, last_score = None, None
+        batches = file.iter_batches(batch_size=cls.BATCH_ROWS, columns=list(REQUIRED), use_threads=False)
+        for batch in batches:
+            for name in REQUIRED:
+                nulls[name] += batch.column(name).null_count
+            if any(nulls.values()):
+                name = next(name for name, count in nulls.items() if count)
+                raise SimilarArtifactError(f"{path}: column {name!r} has {nulls[name]} null value(s)")
+            item_1 = batch.column(C.Item1).to_numpy().astype(np.int64, copy=False)
+            score = batch.column(C.Score).to_numpy()
+            rows = len(item_1)
+            if rows == 0:
+                continue
+            if last_item is not None:  # the two batches must join in order too
+                item_1_all = np.concatenate(([last_item], item_1))
+                score_all = np.concatenate(([last_score], score))
+            else:
+                item_1_all, score_all = item_1, score
+            same = item_1_all[1:] == item_1_all[:-1]
+            if not np.all((item_1_all[1:] > item_1_all[:-1]) | (same & (score_all[1:] <= score_all[:-1]))):
+                return None
+            new_key = ~same if last_item is not None else np.concatenate(([True], ~same))
+            firsts = np.flatnonzero(new_key)
+            starts.append(firsts + done)
+            keys.append(item_1[firsts])
+            neighbours[done:done + rows] = batch.column(C.Item2).to_numpy()
+            scores[done:done + rows] = score
+            done += rows
+            last_item, last_score = item_1[-1], score[-1]
+            del batch, item_1, score, item_1_all, score_all, same
+        start_rows = np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
+        offsets = np.append(start_rows, done).astype(np.int64)
+        all_keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)
+        return cls(all_keys.astype(np.int64), offsets, neighbours[:done], scores[:done])
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -118,3 +177,17 @@ class SimilarIndex:
         # float32 -> float64 -> 6 decimals: 0.9 stays 0.9 in JSON instead of 0.8999999761581421.
         scores = np.round(self.scores[start:stop].astype(np.float64), 6)
         return self.neighbours[start:stop].tolist(), scores.tolist()
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+def _dtype(kind: pa.DataType, default: type) -> np.dtype:
+    """The numpy dtype the column's values are kept in: the file's own when it is numeric (int32 ids and
+    float32 scores from the pipeline), else ``default``."""
+    try:
+        dtype = np.dtype(kind.to_pandas_dtype())
+    except (NotImplementedError, TypeError):
+        return np.dtype(default)
+    return dtype if dtype.kind in "iuf" else np.dtype(default)

@@ -25,6 +25,7 @@ from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Explanation,
 from musicrec.config import Settings
 from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
 from musicrec.services.common.fastpath import EXPLAIN, USER_ID, FastRoute, fast_path, k_param
+from musicrec.services.common.memory import use_system_allocator
 from musicrec.services.recommendations import recommender
 from musicrec.services.recommendations.artifacts import (
     BLEND_FILE,
@@ -44,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.artifacts = None
     app.state.artifacts_error = "artifacts are loading"
+    use_system_allocator()
     try:
         app.state.artifacts = await asyncio.to_thread(load_artifacts, settings.paths.artifacts_dir, settings)
         app.state.artifacts_error = None

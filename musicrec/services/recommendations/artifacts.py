@@ -113,10 +113,40 @@ def _read_user_artists(path: Path) -> UserItemIndex:
     """Each user's top artists, best first; empty without the file."""
     if not path.exists():
         return UserItemIndex.empty()
-    table = _read(path, [C.User, C.Artist, C.Rank])
-    return UserItemIndex.build(
-        table.column(C.User).to_numpy(), table.column(C.Artist).to_numpy(), table.column(C.Rank).to_numpy()
-    )
+    return _read_ranked(path, C.Artist)
+
+
+BATCH_ROWS = 1 << 20  # rows read at a time from a ranked file
+
+
+def _read_ranked(path: Path, item: str) -> UserItemIndex:
+    """A ``(user_id, <item>, rank)`` file as a :class:`UserItemIndex`, read one batch at a time when it is
+    in the pipeline's order (peak memory: the index plus a batch); whole and sorted otherwise."""
+    columns = [C.User, item, C.Rank]
+    _read_schema(path, columns)
+    try:
+        file = pq.ParquetFile(path)
+        batches = ((batch.column(0).to_numpy(), batch.column(1).to_numpy(), batch.column(2).to_numpy())
+                   for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False))
+        index = UserItemIndex.from_batches(batches, file.metadata.num_rows)
+        if index is None:
+            table = _read(path, columns)
+            index = UserItemIndex.build(*(table.column(name).to_numpy() for name in columns))
+    except (OSError, pa.ArrowException) as exc:
+        raise ArtifactsError(f"{path}: cannot read it as parquet: {exc}") from None
+    return index
+
+
+def _read_schema(path: Path, columns: list[str]) -> None:
+    if not path.exists():
+        raise ArtifactsError(f"{path}: file not found (run `python -m musicrec train`)")
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException) as exc:
+        raise ArtifactsError(f"{path}: cannot read it as parquet: {exc}") from None
+    missing = [col for col in columns if col not in names]
+    if missing:
+        raise ArtifactsError(f"{path}: missing column(s) {missing}; found {names}")
 
 
 def load_artifacts(artifacts_dir: Path | str, settings: Settings | None = None) -> RecommendationArtifacts:
@@ -139,13 +169,7 @@ def load_artifacts(artifacts_dir: Path | str, settings: Settings | None = None) 
         (artifacts_dir / name for name in OFFLINE_FILES if (artifacts_dir / name).exists()),
         artifacts_dir / OFFLINE_FILES[0],
     )
-    table = _read(offline_path, [C.User, C.Item, C.Rank])
-    offline = UserItemIndex.build(
-        table.column(C.User).to_numpy(),
-        table.column(C.Item).to_numpy(),
-        table.column(C.Rank).to_numpy(),
-    )
-    del table
+    offline = _read_ranked(offline_path, C.Item)
     popular_table = _read(artifacts_dir / POPULAR_FILE, [C.Item, C.Rank])
     order = np.argsort(popular_table.column(C.Rank).to_numpy(), kind="stable")
     popular_items = popular_table.column(C.Item).to_numpy()[order]

@@ -51,6 +51,59 @@ class UserItemIndex:
         return cls(users=unique, offsets=offsets, items=items)
 
     @classmethod
+    def from_batches(
+        cls, batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int
+    ) -> UserItemIndex | None:
+        """:meth:`build` over ``(users, items, ranks)`` batches already ordered by user, then rank (as the
+        pipeline writes them), in memory for the index plus one batch; None when they are not ordered.
+
+        >>> batches = [(np.array([3, 3, 7]), np.array([20, 21, 11]), np.array([1, 2, 1])),
+        ...            (np.array([7, 7]), np.array([10, 11]), np.array([2, 3]))]
+        >>> index = UserItemIndex.from_batches(batches, n_rows=5)
+        >>> index.lookup(3).tolist(), index.lookup(7).tolist()
+        ([20, 21], [11, 10])
+        """
+        items_out: np.ndarray | None = None
+        users_out: list[np.ndarray] = []
+        starts_out: list[np.ndarray] = []
+        done = 0
+        carry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        last_user = None  # the last user flushed: later batches must start after it
+
+        def flush(users: np.ndarray, items: np.ndarray) -> None:
+            nonlocal done
+            keep = _first_occurrences(users, items)
+            users, items = users[keep], items[keep]
+            unique, starts = np.unique(users, return_index=True)
+            users_out.append(unique)
+            starts_out.append(starts + done)
+            items_out[done:done + len(items)] = items  # type: ignore[index]
+            done += len(items)
+
+        for users, items, ranks in batches:
+            if carry is not None:  # the previous batch's last user may go on in this one
+                users, items, ranks = (np.concatenate(pair) for pair in zip(carry, (users, items, ranks),
+                                                                             strict=True))
+            if len(users) == 0:
+                continue
+            if not _is_sorted(users, ranks) or (last_user is not None and users[0] <= last_user):
+                return None
+            if items_out is None:
+                items_out = np.empty(n_rows, dtype=items.dtype)  # the file's dtype: int32 from the pipeline
+            cut = int(np.searchsorted(users, users[-1]))
+            if cut:
+                flush(users[:cut], items[:cut])
+                last_user = users[cut - 1]
+            carry = users[cut:], items[cut:], ranks[cut:]
+        if carry is not None and len(carry[0]):
+            flush(carry[0], carry[1])
+        if items_out is None:
+            return cls.empty()
+        users = np.concatenate(users_out)
+        offsets = np.append(np.concatenate(starts_out), done).astype(np.int64)
+        return cls(users=users, offsets=offsets, items=items_out[:done])
+
+    @classmethod
     def empty(cls) -> UserItemIndex:
         """No users: every lookup is empty."""
         return cls(users=EMPTY, offsets=np.zeros(1, dtype=np.int64), items=EMPTY)

@@ -71,3 +71,22 @@ def test_lookup_matches_a_naive_scan_on_random_pairs():
         for query in range(7):
             rows = sorted((-score[j], j, item_2[j]) for j in range(n) if item_1[j] == query)[:5]
             assert index.lookup(query, 5) == ([int(r[2]) for r in rows], [float(-r[0]) for r in rows])
+
+
+@pytest.mark.parametrize("batch_rows", [1, 3, 1000])
+def test_a_sorted_file_read_in_batches_gives_the_same_index(tmp_path, monkeypatch, batch_rows):
+    rng = np.random.default_rng(2)
+    item_1 = np.sort(rng.integers(0, 40, 200)).astype(np.int32)
+    score = rng.integers(0, 5, 200).astype(np.float32) / 4
+    order = np.lexsort((-score, item_1))  # the pipeline's order: by track, best first
+    frame = pl.DataFrame({"item_id_1": item_1[order], "item_id_2": rng.integers(0, 99, 200).astype(np.int32),
+                          "score": score[order]})
+    path = tmp_path / "similar.parquet"
+    frame.write_parquet(path)
+    monkeypatch.setattr(SimilarIndex, "BATCH_ROWS", batch_rows)
+    read = SimilarIndex.from_parquet(path)
+    built = SimilarIndex.build(frame["item_id_1"].to_numpy(), frame["item_id_2"].to_numpy(),
+                               frame["score"].to_numpy())
+    for name in ("keys", "offsets", "neighbours", "scores"):
+        assert np.array_equal(getattr(read, name), getattr(built, name)), name
+    assert read.neighbours.dtype == np.int32 and read.scores.dtype == np.float32

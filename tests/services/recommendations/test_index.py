@@ -82,3 +82,26 @@ def test_corrupt_artifact_names_the_file(tmp_path):
     (tmp_path / "recommendations.parquet").write_bytes(b"not a parquet file")
     with pytest.raises(ArtifactsError, match="recommendations.parquet: cannot read it as parquet"):
         load_artifacts(tmp_path)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 7, 1000])
+def test_batches_give_the_same_index_as_one_build(batch_rows):
+    rng = np.random.default_rng(3)
+    users = np.sort(rng.integers(0, 30, 300)).astype(np.int32)
+    ranks = np.concatenate([np.arange(1, (users == u).sum() + 1) for u in np.unique(users)]).astype(np.int32)
+    items = rng.integers(0, 20, 300).astype(np.int32)  # duplicates within a user: the best rank is kept
+    batches = [(users[i:i + batch_rows], items[i:i + batch_rows], ranks[i:i + batch_rows])
+               for i in range(0, 300, batch_rows)]
+    read = UserItemIndex.from_batches(batches, n_rows=300)
+    built = UserItemIndex.build(users, items, ranks)
+    for name in ("users", "offsets", "items"):
+        assert np.array_equal(getattr(read, name), getattr(built, name)), name
+    assert read.items.dtype == np.int32
+
+
+def test_batches_out_of_order_are_refused():
+    users, items, ranks = np.array([5, 3]), np.array([1, 2]), np.array([1, 1])
+    assert UserItemIndex.from_batches([(users, items, ranks)], n_rows=2) is None
+    later_user_first = [(np.array([5]), np.array([1]), np.array([1])),
+                        (np.array([3]), np.array([2]), np.array([1]))]
+    assert UserItemIndex.from_batches(later_user_first, n_rows=2) is None
