@@ -163,9 +163,16 @@ def online_scores(
     >>> online_scores([([10, 11], [0.9, 0.5]), ([11], [0.8])], exclude=[10])
     {11: (0.9, 0)}
     """
-    excluded = set(exclude)
-    total: dict[int, tuple[float, int]] = {}
-    best: dict[int, float] = {}
+    return {item: (entry[0], entry[1]) for item, entry in _online_scores(neighbours, set(exclude),
+                                                                           recency_decay).items()}
+
+
+def _online_scores(
+    neighbours: Sequence[tuple[Sequence[int], Sequence[float]]], excluded: set[int], recency_decay: float
+) -> dict[int, list]:
+    """:func:`online_scores` as ``[sum, strongest listen, its contribution]`` lists (no tuple per update)."""
+    total: dict[int, list] = {}
+    no_best = float("-inf")
     for age, (items, scores) in enumerate(neighbours):
         weight = recency_decay**age
         for item, score in zip(items, scores, strict=True):
@@ -173,10 +180,13 @@ def online_scores(
             if item in excluded:
                 continue
             part = weight * float(score)
-            current, strongest = total.get(item, (0.0, age))
-            if part > best.get(item, float("-inf")):
-                best[item], strongest = part, age
-            total[item] = (current + part, strongest)
+            entry = total.get(item)
+            if entry is None:
+                total[item] = [0.0 + part, age, part if part > no_best else no_best]
+            else:
+                entry[0] += part
+                if part > entry[2]:
+                    entry[1], entry[2] = age, part
     return total
 
 
@@ -234,58 +244,62 @@ def fuse(
     if k <= 0:
         return []
     excluded = {int(e) for e in events}
-    online = online_scores(neighbours, excluded, weights.recency_decay)
+    online = _online_scores(neighbours, excluded, weights.recency_decay)  # item -> [sum, listen, _]
     artists = listen_artists(events, artist_of, weights.recency_decay) if weights.artist > 0 else {}
     w_online, w_artist, offset = weights.online, weights.artist, weights.offset
-    # one row per candidate, sorted as a plain tuple: (-score, offline rank, -online score, item, ...)
-    rows: list[tuple[float, float, float, int, tuple[float, int] | None, tuple[float, int] | None]] = []
+    near_of, same_of = online.get, artists.get
+    # one row per candidate: (-score, offline rank, -online score, item, near, same); the item id is
+    # unique, so sorting the rows as they are never compares past it (the same order as by row[:4])
+    rows: list[tuple[float, float, float, int, list | None, tuple[float, int] | None]] = []
     taken: set[int] = set()
     for rank, item in enumerate(offline, 1):
         item = int(item)
         if item in excluded or item in taken:
             continue
         taken.add(item)
-        near = online.get(item)
-        same = artists.get(artist_of(item)) if artists else None
+        near = near_of(item)
+        same = same_of(artist_of(item)) if artists else None
         value = near[0] if near else 0.0
         score = 1.0 / (offset + rank) + w_online * value + (w_artist * same[0] if same else 0.0)
         rows.append((-score, rank, -value, item, near, same))
     for item, near in online.items():
         if item not in taken:
-            same = artists.get(artist_of(item)) if artists else None
+            same = same_of(artist_of(item)) if artists else None
             score = w_online * near[0] + (w_artist * same[0] if same else 0.0)
             rows.append((-score, math.inf, -near[0], item, near, same))
-    rows.sort(key=_ORDER)
-    picks = [_explain(row, weights, events, offline_source) for row in rows[:k]]
-    taken = {p.item for p in picks}
-    for item in backfill:
-        if len(picks) >= k:
-            break
-        item = int(item)
-        if item not in taken and item not in excluded:
-            taken.add(item)
-            picks.append(Pick(item, POPULAR))
+    rows.sort()
+    picks = [_explain(row, w_online, w_artist, events, offline_source) for row in rows[:k]]
+    if len(picks) < k:
+        taken = {p.item for p in picks}
+        for item in backfill:
+            if len(picks) >= k:
+                break
+            item = int(item)
+            if item not in taken and item not in excluded:
+                taken.add(item)
+                picks.append(_new(Pick, (item, POPULAR, None, None)))
     return picks
 
 
-def _ORDER(row: tuple) -> tuple:
-    return row[:4]  # the item id is unique: the comparison never reaches the lookups after it
+_new = tuple.__new__  # _new(Pick, (item, source, listen, reason)): a Pick without the Python-level __new__
 
 
-def _explain(row: tuple, weights: FusionWeights, events: Sequence[int], offline_source: str) -> Pick:
+def _explain(
+    row: tuple, w_online: float, w_artist: float, events: Sequence[int], offline_source: str
+) -> Pick:
     """The source of a fused row's track and the online listen that raised it most (if any did)."""
     _, rank, _, item, near, same = row
     in_offline = rank != math.inf
     source = offline_source if in_offline else ONLINE
-    similar = weights.online * near[0] if near else 0.0
-    by_artist = weights.artist * same[0] if same else 0.0
+    similar = w_online * near[0] if near else 0.0
+    by_artist = w_artist * same[0] if same else 0.0
     if similar <= 0 and by_artist <= 0:
         if near and not in_offline:  # an online track is there because it is similar
-            return Pick(item, source, int(events[near[1]]), SIMILAR)
-        return Pick(item, source)
+            return _new(Pick, (item, source, int(events[near[1]]), SIMILAR))
+        return _new(Pick, (item, source, None, None))
     if similar >= by_artist:
-        return Pick(item, source, int(events[near[1]]), SIMILAR)
-    return Pick(item, source, int(events[same[1]]), SAME_ARTIST)
+        return _new(Pick, (item, source, int(events[near[1]]), SIMILAR))
+    return _new(Pick, (item, source, int(events[same[1]]), SAME_ARTIST))
 
 
 def cap_per_artist(

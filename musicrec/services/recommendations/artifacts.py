@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,11 @@ class RecommendationArtifacts:
     weights: FusionWeights | None = None  # blend.json; None: artifacts of a train before the learned blend
     artists: ItemArtists = field(default_factory=ItemArtists.empty)  # each track's first artist
     user_artists: UserItemIndex = field(default_factory=UserItemIndex.empty)  # top artists, best first
+
+    @cached_property
+    def popular_list(self) -> list[int]:
+        """``popular`` as a list of ints, made once (every blended answer walks it)."""
+        return self.popular.tolist()
 
     def personal(self, user_id: int) -> np.ndarray:
         """The user's personal list (empty for a cold user)."""

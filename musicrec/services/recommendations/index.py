@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 
 import numpy as np
 
@@ -222,14 +223,13 @@ def with_backfill(primary: Sequence[int], backfill: Sequence[int], k: int) -> li
     >>> with_backfill([5, 3, 9], [1], k=2)
     [5, 3]
     """
-    result: list[int] = []
-    seen: set[int] = set()
-    for source in (primary, backfill):
-        for item in source:
-            if len(result) >= k:
-                return result
-            item = int(item)
-            if item not in seen:
-                seen.add(item)
-                result.append(item)
-    return result
+    if k <= 0:
+        return []
+    # the first k distinct items of primary then backfill, in order; numpy arrays become lists of ints
+    # first (iterating an array yields numpy scalars, each a slow conversion)
+    merged = dict.fromkeys(chain(_ints(primary), _ints(backfill)))
+    return list(islice(merged, k))
+
+
+def _ints(values: Sequence[int]) -> list[int]:
+    return values.tolist() if isinstance(values, np.ndarray) else [int(v) for v in values]

@@ -124,7 +124,7 @@ def offline(
     """
     personal = artifacts.personal(user_id)
     if max_per_artist <= 0 and not explain:  # the common case: no artist lookup at all
-        recs = with_backfill(personal, artifacts.popular, k)
+        recs = with_backfill(personal, artifacts.popular_list, k)
         return Answer(recs, _label(recs, set(personal[:k].tolist())))
     if max_per_artist > 0:
         every = with_backfill(personal, artifacts.popular, len(personal) + len(artifacts.popular))
@@ -210,7 +210,7 @@ def blended(
     recommended back. ``max_per_artist`` caps each artist in the first ``k``.
     """
     personal = artifacts.personal(user_id).tolist()
-    popular = artifacts.popular.tolist()
+    popular = artifacts.popular_list
     offline_list = personal or popular
     if weights is not None:
         return _learned(artifacts, user_id, online, k, weights, max_per_artist, explain, personal, popular)
@@ -244,7 +244,10 @@ def _learned(
 ) -> Answer:
     artist_of: ArtistOf = _no_artist
     if weights.artist > 0 or max_per_artist > 0 or explain:
-        candidates = chain(personal, popular, online.events, *(items for items, _ in online.neighbours))
+        # the popular tracks' artists matter only as a cold user's list or under the cap (backfill is
+        # neither scored nor explained by artist)
+        offline_part = chain(personal, popular) if max_per_artist > 0 or not personal else personal
+        candidates = chain(offline_part, online.events, *(items for items, _ in online.neighbours))
         artist_of = artifacts.artists.lookup(candidates).get
     picks = blending.learned_blend(
         personal or popular, online.neighbours, online.events, k, weights, artist_of, backfill=popular,
