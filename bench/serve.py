@@ -217,6 +217,8 @@ def main() -> None:
     parser.add_argument("--answers", type=Path, help="write, then compare, a sample of exact answers")
     parser.add_argument("--requests", type=int, default=2_000, help="per endpoint and concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn workers of the recommendations service")
     args = parser.parse_args()
     users, items = SCALES[args.scale] if args.scale else (args.users, args.items)
     print(describe(), flush=True)
@@ -230,13 +232,14 @@ def main() -> None:
         else:
             artifacts = synthetic_artifacts(tmp_dir / "artifacts", users, items)
         print(f"artifacts: {artifacts} ({time.perf_counter() - started:.1f} s)", flush=True)
-        differ = run(artifacts, tmp_dir, args.requests, args.concurrency, args.answers)
+        differ = run(artifacts, tmp_dir, args.requests, args.concurrency, args.answers, args.workers)
     print(describe())
     if differ:
         sys.exit(f"{differ} answers differ from {args.answers}")
 
 
-def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers: Path | None) -> int:
+def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers: Path | None,
+        workers: int = 1) -> int:
     ports = {name: free_port() for name in ("recommendations", "features", "events", "bare")}
     env = {
         "MUSICREC_PATHS__ARTIFACTS_DIR": str(artifacts.resolve()),
@@ -251,7 +254,7 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers:
           ServiceProcess("features_service:app", env=env, port=ports["features"],
                          startup_timeout_s=300) as features,
           ServiceProcess("recommendations_service:app", env=env, port=ports["recommendations"],
-                         startup_timeout_s=300) as recs,
+                         startup_timeout_s=300, workers=workers) as recs,
           ServiceProcess("bench.bare:app", port=ports["bare"]) as bare):
         services = {"recommendations": recs, "features": features, "events": events, "bare": bare}
         print_rss("after start", services)
