@@ -114,14 +114,25 @@ class UserItemIndex:
 
     def lookup(self, user_id: int) -> np.ndarray:
         """The user's items best first (a read-only view); empty for an unknown user."""
-        pos = int(np.searchsorted(self.users, user_id))
-        if pos >= len(self.users) or self.users[pos] != user_id:
+        pos = self._position(user_id)
+        if pos < 0:
             return EMPTY
         return self.items[self.offsets[pos] : self.offsets[pos + 1]]
 
     def __contains__(self, user_id: int) -> bool:
-        pos = int(np.searchsorted(self.users, user_id))
-        return pos < len(self.users) and self.users[pos] == user_id
+        return self._position(user_id) >= 0
+
+    def _position(self, user_id: int) -> int:
+        """The user's row in ``users``, or -1."""
+        users = self.users
+        try:
+            # The query in the index's own dtype: searching an int32 index for a Python int makes numpy
+            # convert the whole index to int64 first (a copy of every user id per request).
+            key = users.dtype.type(user_id)
+        except OverflowError:  # an id the index's dtype cannot hold: not in it
+            return -1
+        pos = int(users.searchsorted(key))
+        return pos if pos < len(users) and users[pos] == key else -1
 
 
 @dataclass(frozen=True)
@@ -231,5 +242,7 @@ def with_backfill(primary: Sequence[int], backfill: Sequence[int], k: int) -> li
     return list(islice(merged, k))
 
 
-def _ints(values: Sequence[int]) -> list[int]:
-    return values.tolist() if isinstance(values, np.ndarray) else [int(v) for v in values]
+def _ints(values: Sequence[int]) -> Sequence[int]:
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values if isinstance(values, list) else [int(v) for v in values]  # a list is taken as ints

@@ -125,7 +125,9 @@ def offline(
     personal = artifacts.personal(user_id)
     if max_per_artist <= 0 and not explain:  # the common case: no artist lookup at all
         recs = with_backfill(personal, artifacts.popular_list, k)
-        return Answer(recs, _label(recs, set(personal[:k].tolist())))
+        # an index list has no duplicates: its first k lead, the popular tracks not in it follow
+        mine = min(k, len(personal))
+        return Answer(recs, [OFFLINE] * mine + [POPULAR] * (len(recs) - mine))
     if max_per_artist > 0:
         every = with_backfill(personal, artifacts.popular, len(personal) + len(artifacts.popular))
         artist_of: ArtistOf = artifacts.artists.lookup(every).get
