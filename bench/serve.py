@@ -153,6 +153,15 @@ def rss_mb(process: ServiceProcess) -> float:
     return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> list[float]:
+    """User + system CPU seconds of each process (its uvicorn workers included)."""
+    out = []
+    for root in processes:
+        times = [p.cpu_times() for p in [root, *root.children(recursive=True)]]
+        out.append(sum(t.user + t.system for t in times))
+    return out
+
+
 def print_rss(moment: str, services: dict[str, ServiceProcess]) -> None:
     print(f"RSS {moment}: " + ", ".join(f"{name} {rss_mb(s):,.0f} MB" for name, s in services.items()),
           flush=True)
@@ -292,13 +301,25 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers:
         ]
         reference = (bare.url, "/bare", "(reference)", [""] * n_requests)
         results: list[tuple[str, str, int, float, list[float], int]] = []
+        processes = [psutil.Process(s.process.pid) for s in (recs, events, features, bare)]
+        processes.append(psutil.Process())  # this process: the load generator
+        cpu_lines = []
         for url, path, label, batch in [reference, *cases, reference]:
             asyncio.run(load(url, path, batch[:50], 4))  # warm-up: connections, caches
             for concurrency in levels:
+                before = cpu_seconds(processes)
                 rps, lat, errors = asyncio.run(load(url, path, batch, concurrency))
+                after = cpu_seconds(processes)
+                used = [(b - a) / len(batch) * 1e6 for a, b in zip(before, after, strict=True)]
                 results.append((path, label, concurrency, rps, lat, errors))
+                cpu_lines.append(f"{path:<26} {label:<12} {concurrency:>4} "
+                                 + " ".join(f"{u:>9.0f}" for u in used) + f" {sum(used):>9.0f}")
         print_rss("after the run", services)
         report(results, levels)
+        print("CPU microseconds per request by process (user + system; a busy machine adds to it)")
+        print(f"{'endpoint':<26} {'users':<12} {'conc':>4} {'recs':>9} {'events':>9} {'features':>9} "
+              f"{'bare':>9} {'client':>9} {'total':>9}")
+        print("\n".join(cpu_lines))
     return differ
 
 
