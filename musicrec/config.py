@@ -4,6 +4,12 @@ Precedence (highest first): keyword arguments to :func:`load_settings`, environm
 ``config.ini``, the defaults below. The ini file is found at ``$MUSICREC_CONFIG`` or ``./config.ini``.
 Each section of the ini file is one nested model; unknown keys are refused so that a typo in
 ``config.ini`` is an error, not a silently ignored value.
+
+The keys ``[tuning]`` may choose (``Section.tunable``: ALS factors, alpha and regularization, the ranker's
+iterations, depth and learning rate) are *fixed* when they are given explicitly (config.ini, an env
+variable or a keyword argument) and *tuned* when they are absent, empty or ``auto``; the field's default
+is the value used when tuning is off. :func:`fixed_keys` tells the two apart (pydantic's
+``model_fields_set``: the keys a section was built with).
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ import configparser
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "MUSICREC_"
 DEFAULT_CONFIG = Path("config.ini")
@@ -27,6 +33,16 @@ class ConfigError(ValueError):
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # keys [tuning] chooses unless they are given explicitly; "auto" = not given
+    tunable: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.tunable:
+            return {key: value for key, value in data.items() if not (
+                key in cls.tunable and isinstance(value, str) and value.strip().lower() == "auto")}
+        return data
 
 
 class Urls(Section):
@@ -71,6 +87,8 @@ class Popular(Section):
 
 
 class Als(Section):
+    tunable = ("factors", "alpha", "regularization")
+
     factors: int = Field(64, ge=1)
     iterations: int = Field(10, ge=1)
     regularization: float = Field(0.05, ge=0)
@@ -89,6 +107,8 @@ class Similar(Section):
 
 
 class Ranker(Section):
+    tunable = ("iterations", "depth", "learning_rate")
+
     iterations: int = Field(500, ge=1)
     depth: int = Field(4, ge=1)
     learning_rate: float = Field(0.03, gt=0)
@@ -140,6 +160,54 @@ class Blend(Section):
     artist_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)
     recency_decay: float = Field(0.5, gt=0, le=1)
     seed: int = 42
+
+
+def _number_list(value: object) -> object:
+    """``"16, 32, 64"`` (config.ini, env) -> ``["16", "32", "64"]``; anything else unchanged."""
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+# a grid in config.ini or an env variable is comma-separated numbers (not JSON)
+Ints = Annotated[tuple[int, ...], NoDecode]
+Floats = Annotated[tuple[float, ...], NoDecode]
+
+
+class Tuning(Section):
+    """``train`` chooses the ``tunable`` keys of ``[als]`` and ``[ranker]`` on a validation window at the
+    end of the train period (never the test period); explicitly given keys stay fixed."""
+
+    enabled: bool = True
+    # the validation window: the last window_days of the train period, widened by window_days at a time
+    # (at most max_window_steps times) until min_users users have history before it and listens in it
+    window_days: int = Field(14, ge=1)
+    max_window_steps: int = Field(4, ge=1)
+    min_users: int = Field(100, ge=1)
+    max_users: int = Field(5000, ge=10)  # validation users scored (a seeded sample)
+    budget_s: float = Field(25.0, gt=0)  # core-seconds; no point but the defaults starts past it
+    # a tuned point replaces the default only when the paired bootstrap interval at this level of its
+    # validation NDCG@10 over the default's lies above 1 (users resampled, as the evaluation does)
+    confidence: float = Field(0.9, gt=0, lt=1)
+    als_factors: Ints = (16, 32, 64, 128)
+    als_alpha: Floats = (2.0, 5.0, 10.0)
+    als_regularization: Floats = (0.05, 0.5, 5.0)
+    ranker_depth: Ints = (4, 6)
+    ranker_learning_rate: Floats = (0.03, 0.06)
+    ranker_iterations: Ints = (250, 500, 1000)
+    # the ranker's points are fitted on at most this many training rows (a seeded sample of user lists)
+    ranker_max_rows: int = Field(20_000, ge=1000)
+    seed: int = 42
+
+    _lists = field_validator("als_factors", "als_alpha", "als_regularization", "ranker_depth",
+                             "ranker_learning_rate", "ranker_iterations", mode="before")(_number_list)
+
+
+def fixed_keys(section: Section) -> tuple[str, ...]:
+    """The ``tunable`` keys of ``section`` that were given explicitly (so tuning leaves them alone).
+
+    >>> fixed_keys(Als(factors=16)), fixed_keys(Als(factors="auto", alpha=2)), fixed_keys(Als())
+    (('factors',), ('alpha',), ())
+    """
+    return tuple(key for key in section.tunable if key in section.model_fields_set)
 
 
 class Events(Section):
@@ -196,6 +264,7 @@ class Settings(BaseSettings):
     ranker: Ranker = Ranker()
     evaluation: Evaluation = Evaluation()
     blend: Blend = Blend()
+    tuning: Tuning = Tuning()
     events: Events = Events()
     serving: Serving = Serving()
     s3: S3 = S3()
@@ -258,7 +327,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         where = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else loc[0]
-        env = ENV_PREFIX + "__".join(p.upper() for p in loc)
+        env = ENV_PREFIX + "__".join(p.upper() for p in loc[:2])  # not a list element's index
         found = f", found {err['input']!r}" if not isinstance(err.get("input"), dict) else ""
         lines.append(f"config {where}: {err['msg']}{found} (config.ini or {env})")
     return "; ".join(lines)

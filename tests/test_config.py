@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from musicrec.config import ConfigError, load_settings
+from musicrec.config import ConfigError, fixed_keys, load_settings
 
 
 @pytest.fixture
@@ -69,3 +69,22 @@ def test_split_date_auto_means_derived(ini, monkeypatch, value):
     ini("[split]\nsplit_date = 2022-12-16\n")
     monkeypatch.setenv("MUSICREC_SPLIT__SPLIT_DATE", value)
     assert load_settings().split.split_date is None
+
+
+def test_tuned_keys_are_fixed_only_when_given(ini, monkeypatch):
+    ini("[als]\nfactors = auto\nalpha =\nregularization = 0.1\n[tuning]\nals_factors = 8, 16\n")
+    s = load_settings()
+    assert s.als.factors == 64 and s.als.alpha == 5.0  # the defaults, used when tuning is off
+    assert fixed_keys(s.als) == ("regularization",) and fixed_keys(s.ranker) == ()
+    assert s.tuning.als_factors == (8, 16)
+    monkeypatch.setenv("MUSICREC_ALS__FACTORS", "16")
+    monkeypatch.setenv("MUSICREC_RANKER__DEPTH", "auto")
+    s = load_settings()
+    assert fixed_keys(s.als) == ("factors", "regularization") and s.als.factors == 16
+    assert fixed_keys(s.ranker) == ()
+
+
+def test_bad_grid_names_key(ini):
+    ini("[tuning]\nranker_depth = 4, deep\n")
+    with pytest.raises(ConfigError, match=r"\[tuning\] ranker_depth.*MUSICREC_TUNING__RANKER_DEPTH\)"):
+        load_settings()

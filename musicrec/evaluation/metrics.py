@@ -100,9 +100,22 @@ def recall_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarr
     >>> round(recall_at_k(recs, truth, 2, np.array([1, 2, 3])), 4)
     0.1667
     """
+    return _mean(recall_per_user(recs, truth, k, users))
+
+
+def recall_per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> np.ndarray:
+    """Each user's recall@k, in the order of ``users`` (the terms :func:`recall_at_k` averages).
+
+    >>> recs = pl.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [10, 11, 12, 13], "rank": [1, 2, 1, 2]})
+    >>> truth = pl.DataFrame({"user_id": [1, 1, 2, 3], "item_id": [11, 15, 14, 10]})
+    >>> recall_per_user(recs, truth, 2, np.array([3, 1, 2])).tolist()
+    [0.0, 0.5, 0.0]
+    """
     per = _per_user(recs, truth, k, users)
+    order = pl.DataFrame({C.User: np.asarray(users)}).with_columns(pl.col(C.User).cast(pl.Int64))
+    per = order.join(per, on=C.User, how="left", maintain_order="left")
     rel = per.get_column("relevant").to_numpy()
-    return _mean(np.where(rel > 0, per.get_column("hits").to_numpy() / np.maximum(rel, 1), 0.0))
+    return np.where(rel > 0, per.get_column("hits").to_numpy() / np.maximum(rel, 1), 0.0)
 
 
 def f1_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:

@@ -9,6 +9,7 @@ whole train period, with the same definitions (all relative to the period's end)
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import timedelta
@@ -33,7 +34,7 @@ from musicrec.models.ranker.model import CatBoostStage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_and_recommend", "train_and_recommend_with_info", "training_frame", "FEATURES"]
+__all__ = ["train_and_recommend", "train_and_recommend_with_info", "training_frame", "frame_key", "FEATURES"]
 FEATURES = feat.FEATURES
 _BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
 
@@ -83,6 +84,14 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
     return pl.concat(frames)
 
 
+def frame_key(settings: Settings) -> str:
+    """Every setting :func:`training_frame` depends on, as one string: two settings with the same key
+    build the same frame (the CatBoost keys [tuning] chooses are not among them)."""
+    ranker = settings.ranker.model_dump(mode="json", exclude={"iterations", "depth", "learning_rate"})
+    return json.dumps({"als": settings.als.model_dump(mode="json"), "ranker": ranker,
+                       "recent_days": settings.popular.recent_days}, sort_keys=True)
+
+
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
                      settings: Settings, users: np.ndarray | None = None,
                      als: AlsRecommender | None = None) -> pl.DataFrame:
@@ -123,13 +132,16 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
 
 def train_and_recommend_with_info(
     train: pl.DataFrame, items: pl.DataFrame, settings: Settings, als: AlsRecommender | None = None,
+    rows: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
 
     ``als``: an ALS model already fitted on ``train`` with ``settings.als``, reused at inference
-    instead of a refit."""
+    instead of a refit. ``rows``: :func:`training_frame` of the same ``train`` and settings (the
+    pipeline's tuning builds it), used instead of building it again."""
     start = time.perf_counter()
-    rows = training_frame(train, items, settings)
+    if rows is None:
+        rows = training_frame(train, items, settings)
     model = CatBoostStage(settings.ranker, FEATURES).fit(rows)
     fitted = time.perf_counter()
     recs = score_candidates(model, train, items, settings, als=als)

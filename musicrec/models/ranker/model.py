@@ -144,6 +144,27 @@ class CatBoostStage:
                                     eval_period=model.tree_count_)
         return round(float(scores["NDCG:top=10;type=Base"][-1]), 4)
 
+    def tree_curve(self, train: pl.DataFrame, valid: pl.DataFrame, trees: tuple[int, ...],
+                   seed: int) -> dict[int, np.ndarray]:
+        """For each ``n`` of ``trees``: the scores of the ``valid`` rows (prior included, rows in order)
+        by the model :meth:`fit` would make with ``iterations = n`` on these rows (early stopping on
+        ``valid``, the best tree count kept), all from one fit (nothing is kept on ``self``).
+
+        A fit's first n trees do not depend on how many may follow, so the model of ``iterations = n``
+        is the first trees of the longest one, up to the best count among its first n."""
+        model = self._estimator(seed).set_params(iterations=max(trees))
+        model.fit(self._pool(train), eval_set=self._pool(valid),
+                  early_stopping_rounds=self.params.early_stopping_rounds, use_best_model=False)
+        name, history = next(iter(model.get_evals_result()["validation"].items()))
+        history = np.asarray(history) * (1 if name == "Logloss" else -1)  # lower is better
+        x = valid.select(self.features).to_numpy()
+        prior = self._baseline(valid)
+        kind = {"prediction_type": "RawFormulaVal"} if isinstance(model, CatBoostClassifier) else {}
+        offset = 0.0 if prior is None else prior
+        best = {n: int(np.argmin(history[:n])) + 1 for n in trees}
+        scores = {count: model.predict(x, ntree_end=count, **kind) + offset for count in set(best.values())}
+        return {n: scores[best[n]] for n in trees}
+
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """A score per row (higher = better; the mean over the ensemble); rows keep their order."""
         if not self.models:
