@@ -32,6 +32,8 @@ def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_p
         "MUSICREC_PATHS__PREPARED_DIR": str(tmp_path / "prepared"),
         "MUSICREC_PATHS__ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "MUSICREC_RANKER__ITERATIONS": "100",  # the story, not the quality: keep the test short
+        # (so the ranker's keys are fixed and tuning chooses ALS's only)
+        "MUSICREC_RANKER__DEPTH": "4", "MUSICREC_RANKER__LEARNING_RATE": "0.03",
     }
     notebook = execute(NOTEBOOK, env)
 
@@ -58,6 +60,9 @@ def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_p
     for model in ("online", "offline", "alternate", "learned", "learned_capped"):
         assert f"| {model} |" in markdown, model
     assert "### Session horizon" in markdown and "### Long horizon" in markdown
+    # the settings tuning chose (its notebook cell) and the keys given in the environment, as fixed
+    assert "## Tuning" in markdown and "| als | factors | 64 |" in markdown
+    assert "| ranker | depth | 4 | 4 | fixed (set explicitly) |" in markdown
     assert "NDCG@10 over the offline list (95% interval)" in markdown
 
     images = [out for out in outputs if "image/png" in out.get("data", {})]

@@ -45,8 +45,9 @@ def _interval(summary: dict[str, Any]) -> str:
             f"95% interval {lo:.2f}-{hi:.2f}")
 
 
-def render_markdown(metrics: dict[str, Any]) -> str:
-    """The metrics document as markdown: warm, cold and online tables plus the ranker summary."""
+def render_markdown(metrics: dict[str, Any], tuning: dict[str, Any] | None = None) -> str:
+    """The metrics document as markdown: warm, cold and online tables plus the ranker summary, and
+    the settings tuning chose (``tuning``: the ``tuning.json`` document) when given."""
     lines = [
         "# Offline metrics",
         "",
@@ -74,7 +75,62 @@ def render_markdown(metrics: dict[str, Any]) -> str:
         lines += ["", *online_lines(online)]
     else:
         lines += ["", f"Skipped: {online.get('skipped', 'not evaluated')}."]
+    if tuning is not None:
+        lines += ["", *tuning_lines(tuning)]
     return "\n".join(lines) + "\n"
+
+
+def tuning_lines(doc: dict[str, Any]) -> list[str]:
+    """The ``tuning.json`` document as markdown: the settings used (default, chosen or fixed) and every
+    point tried with its validation score, the chosen one in bold.
+
+    >>> doc = {"enabled": True, "skipped": None, "seconds": 3.0, "budget_s": 20, "budget_reached": False,
+    ...        "validation": {"window_start": "2022-12-02T00:00:00", "window_days": 14, "users": 50},
+    ...        "als": {"fixed": {"alpha": 5.0}, "default": {"factors": 64, "alpha": 5.0},
+    ...                "chosen": {"factors": 32, "alpha": 5.0},
+    ...                "tried": [{"factors": 64, "alpha": 5.0, "ndcg@10": 0.1, "seconds": 1.0},
+    ...                          {"factors": 32, "alpha": 5.0, "ndcg@10": 0.2, "seconds": 1.0}]}}
+    >>> print("\\n".join(tuning_lines(doc)[4:8]))
+    | model | setting | default | used | how |
+    |---|---|---|---|---|
+    | als | factors | 64 | 32 | tuned |
+    | als | alpha | 5.0 | 5.0 | fixed (set explicitly) |
+    """
+    lines = ["## Tuning", ""]
+    if doc.get("skipped"):
+        return lines + [f"Not tuned: {doc['skipped']}."]
+    val = doc["validation"]
+    reached = " (reached: the later points were not tried)" if doc.get("budget_reached") else ""
+    lines += [f"Chosen on the validation window from {val['window_start'][:10]} ({val['window_days']} days, "
+              f"the end of the train period), {val['users']:,} users; {doc['seconds']:.1f} s of a "
+              f"{doc['budget_s']:g} s budget{reached}.", ""]
+    lines += ["| model | setting | default | used | how |", "|---|---|---|---|---|"]
+    for name in ("als", "ranker"):
+        part = doc.get(name, {})
+        for key, default in part.get("default", {}).items():
+            how = "fixed (set explicitly)" if key in part.get("fixed", {}) else "tuned"
+            used = part.get("chosen", {}).get(key, default)
+            lines.append(f"| {name} | {key} | {default} | {used} | {how} |")
+        if "skipped" in part:
+            lines.append(f"| {name} | | | | not tuned: {part['skipped']} |")
+    for name, title in (("als", "ALS on the validation window"),
+                        ("ranker", "Ranker: held-out users' lists within their candidates")):
+        part = doc.get(name, {})
+        tried = part.get("tried", [])
+        if not tried:
+            continue
+        keys = list(part["default"])  # the settings; every other field but the seconds is a score
+        scores = [k for k in tried[0] if k not in keys and k not in ("seconds", "core_s")]
+        chosen = part.get("chosen", {})
+        lines += ["", f"{title}, every point tried (the chosen one in bold; seconds of its fit):", "",
+                  "| " + " | ".join(keys + scores) + " | seconds |", "|---" * (len(keys + scores) + 1) + "|"]
+        for point in tried:
+            cells = ([str(point[k]) for k in keys] + [f"{point[k]:.4f}" for k in scores]
+                     + [f"{point['seconds']:.1f}"])
+            if all(point[k] == chosen.get(k) for k in keys):
+                cells = [f"**{c}**" for c in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 HORIZON_TITLES = {"session": "session horizon: the next {n} listens",

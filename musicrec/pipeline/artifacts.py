@@ -17,6 +17,7 @@ import musicrec
 from musicrec.storage.artifacts import ArtifactStore
 
 SPLIT = "split.json"
+TUNING = "tuning.json"  # the settings tuning chose on the end of the train period, every tried point
 TOP_POPULAR = "top_popular.parquet"
 TOP_RECENT = "top_recent.parquet"
 ALS_MODEL = "als_model"

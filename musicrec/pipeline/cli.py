@@ -20,12 +20,16 @@ from musicrec.pipeline.steps import STEP_NAMES, MissingInputError
 @click.option("--artifacts", metavar="DIR|s3://BUCKET/PREFIX",
               help="Artifacts directory or S3 location (default: [paths] artifacts_dir; S3: see [s3]).")
 @click.option("--progress/--no-progress", default=True, help="Show tqdm progress bars.")
+@click.option("--no-tune", is_flag=True,
+              help="Do not tune: the [als] and [ranker] keys left to tuning take their defaults "
+                   "(as [tuning] enabled = false).")
 def train_command(
-    steps: tuple[str, ...], prepared: Path | None, artifacts: str | None, progress: bool
+    steps: tuple[str, ...], prepared: Path | None, artifacts: str | None, progress: bool, no_tune: bool
 ) -> None:
-    """Train: split -> popular -> als -> similar -> ranker -> evaluate -> export.
+    """Train: split -> tune -> popular -> als -> similar -> ranker -> blend -> evaluate -> export.
 
     Models are fit on the listens before the split date; the same artifacts are evaluated and served.
+    ``tune`` chooses the [als] and [ranker] settings not given explicitly on the end of the train period.
     """
     from musicrec.pipeline.runner import run_pipeline  # heavy imports only when the command runs
     from musicrec.storage.location import open_store
@@ -34,6 +38,9 @@ def train_command(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    if no_tune:
+        off = settings.tuning.model_copy(update={"enabled": False})
+        settings = settings.model_copy(update={"tuning": off})
     try:
         store = open_store(artifacts or settings.paths.artifacts_dir, settings)
     except ValueError as exc:  # s3:// without a bucket

@@ -12,7 +12,8 @@ from typing import Any
 
 import psutil
 
-from musicrec.config import Settings
+from musicrec.config import Settings, fixed_keys
+from musicrec.models import tuning
 from musicrec.pipeline import artifacts as A
 from musicrec.pipeline.steps import STEP_NAMES, STEPS, Context, check_inputs
 from musicrec.storage.artifacts import ArtifactStore
@@ -20,7 +21,18 @@ from musicrec.storage.location import open_store
 
 log = logging.getLogger(__name__)
 
-PARAM_SECTIONS = ("split", "popular", "als", "similar", "ranker", "blend", "evaluation")
+PARAM_SECTIONS = ("split", "tuning", "popular", "als", "similar", "ranker", "blend", "evaluation")
+
+
+def configured_params(settings: Settings) -> dict[str, Any]:
+    """The settings sections as given, a key left to tuning recorded as ``"auto"`` (the manifest's
+    ``params``; tuning.json and each step's ``params`` hold the values used)."""
+    params = {name: getattr(settings, name).model_dump(mode="json") for name in PARAM_SECTIONS}
+    if settings.tuning.enabled:
+        for name in ("als", "ranker"):
+            section = getattr(settings, name)
+            params[name].update({key: "auto" for key in section.tunable if key not in fixed_keys(section)})
+    return params
 
 
 class PeakMemory:
@@ -81,6 +93,8 @@ def run_pipeline(
     inputs = [ctx.prepared_dir / name for name in (A.EVENTS_FILE, A.ITEMS_FILE)]
     fingerprint = A.file_fingerprint([path for path in inputs if path.exists()])
     previous = ctx.store.read_json(A.MANIFEST).get("data", {}) if ctx.store.exists(A.MANIFEST) else {}
+    if "tune" not in wanted and ctx.store.exists(A.TUNING):  # the settings the last tuning chose
+        ctx.settings = tuning.apply(settings, ctx.store.read_json(A.TUNING))
     if len(selected) < len(STEPS) and previous.get("sha256") not in (None, fingerprint["sha256"]):
         log.warning("the prepared data changed since the last run (fingerprint %s -> %s): outputs of "
                     "steps not rerun now describe the old data; rerun the whole `train`",
@@ -89,7 +103,7 @@ def run_pipeline(
         ctx.store,
         code=A.code_version(),
         data={"prepared_dir": str(ctx.prepared_dir), **fingerprint},
-        params={name: getattr(settings, name).model_dump(mode="json") for name in PARAM_SECTIONS},
+        params=configured_params(settings),
     )
     total = time.perf_counter()
     for step in selected:
@@ -105,11 +119,13 @@ def run_pipeline(
             "status": "ok", "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_mb),
             "rows": rows, "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             # the settings this step ran with (top-level "params" is the latest run's, maybe partial)
-            "params": {name: getattr(settings, name).model_dump(mode="json") for name in step.params},
+            "params": {name: getattr(ctx.settings, name).model_dump(mode="json") for name in step.params},
         }
         sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows}
         if step.name == "split":
             sections["split"] = ctx.store.read_json(A.SPLIT)
+        if "tuning" in ctx.cache and step.name == "tune":
+            sections["tuning"] = ctx.cache["tuning"]  # chosen settings, every tried point, seconds
         if "ranker_info" in ctx.cache and step.name == "ranker":
             sections["ranker"] = ctx.cache["ranker_info"]
         if "blend" in ctx.cache and step.name == "blend":

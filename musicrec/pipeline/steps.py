@@ -1,9 +1,11 @@
 """The training pipeline as a DAG of small steps with explicit inputs and outputs.
 
-split -> popular -> als -> similar -> ranker -> blend -> evaluate -> export. Every step reads its inputs from
-the prepared directory or the artifact store and writes its outputs to the store, so any step can run
-alone once its inputs exist. Large intermediate data (the train/test events) is never duplicated: the
-split step saves the split date, later steps re-apply it to ``events.parquet``.
+split -> tune -> popular -> als -> similar -> ranker -> blend -> evaluate -> export. Every step reads its
+inputs from the prepared directory or the artifact store and writes its outputs to the store, so any step
+can run alone once its inputs exist. ``tune`` chooses the settings the later steps run with
+(``Context.settings``); run alone, a later step applies the saved ``tuning.json``. Large intermediate
+data (the train/test events) is never duplicated: the split step saves the split date, later steps
+re-apply it to ``events.parquet``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import evaluate
+from musicrec.models import tuning
 from musicrec.models.als import AlsRecommender
 from musicrec.models.blend_fit import fit_blend
 from musicrec.models.blending import FusionWeights
 from musicrec.models.popular import recent_popular, top_popular
-from musicrec.models.ranker import train_and_recommend_with_info
+from musicrec.models.ranker import frame_key, train_and_recommend_with_info
 from musicrec.models.similar import build_similar
 from musicrec.pipeline import artifacts as A
 from musicrec.pipeline.split import TimeSplit, time_split
@@ -40,13 +43,21 @@ class MissingInputError(RuntimeError):
 
 @dataclass
 class Context:
-    """What the steps share: settings, where data lives, and a cache of frames loaded in this run."""
+    """What the steps share: settings, where data lives, and a cache of frames loaded in this run.
+
+    ``configured`` are the settings as given (config.ini, env); ``settings`` what the steps run with:
+    the same plus what tuning chose for the keys not given explicitly."""
 
     settings: Settings
     prepared_dir: Path
     store: ArtifactStore
     show_progress: bool = True
     cache: dict[str, Any] = field(default_factory=dict)
+    configured: Settings | None = None
+
+    def __post_init__(self) -> None:
+        if self.configured is None:
+            self.configured = self.settings
 
     def prepared(self, name: str) -> pl.DataFrame:
         if name not in self.cache:
@@ -111,6 +122,17 @@ def split_step(ctx: Context) -> dict[str, int]:
     return {A.SPLIT: split.train.height + split.test.height}
 
 
+def tune_step(ctx: Context) -> dict[str, int]:
+    assert ctx.configured is not None
+    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured)
+    ctx.store.write_json(A.TUNING, result.doc)
+    ctx.settings = tuning.apply(ctx.configured, result.doc)
+    if result.frame is not None:  # the ranker step's training frame, built with the chosen ALS
+        ctx.cache["ranker_frame"] = (frame_key(ctx.settings), result.frame)
+    ctx.cache["tuning"] = result.doc
+    return {A.TUNING: sum(len(result.doc.get(name, {}).get("tried", [])) for name in ("als", "ranker"))}
+
+
 def popular_step(ctx: Context) -> dict[str, int]:
     split, cfg = ctx.split(), ctx.settings.popular
     top = top_popular(split.train, cfg.n)
@@ -144,7 +166,10 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     # the model the ALS step fitted in this same run (same train period, same [als]) is reused at
     # inference; run alone, the ranker refits it (a saved model may predate a new split)
     reuse = ctx.cache.get("als") if ctx.cache.get("als_fitted_here") else None
-    recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse)
+    key, frame = ctx.cache.pop("ranker_frame", (None, None))
+    rows = frame if key == frame_key(ctx.settings) else None  # the tune step built it with these settings
+    recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse, rows=rows)
+    info["training_frame_from_tuning"] = rows is not None
     info["als_reused"] = reuse is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
@@ -184,7 +209,8 @@ def evaluate_step(ctx: Context) -> dict[str, int]:
                        similar=ctx.artifact(A.SIMILAR),  # similar enables the online-path metrics
                        blend_weights=weights)
     ctx.store.write_json(A.METRICS_JSON, metrics)
-    ctx.store.write_text(A.METRICS_MD, render_markdown(metrics))
+    tuned = ctx.store.read_json(A.TUNING) if ctx.store.exists(A.TUNING) else None
+    ctx.store.write_text(A.METRICS_MD, render_markdown(metrics, tuning=tuned))
     ctx.cache["metrics"] = metrics
     return {A.METRICS_JSON: len(metrics)}
 
@@ -242,6 +268,9 @@ def user_artists(train: pl.DataFrame, items: pl.DataFrame, top: int = 3) -> pl.D
 STEPS: tuple[Step, ...] = (
     Step("split", split_step, params=("split",), prepared=(A.EVENTS_FILE,), outputs=(A.SPLIT,),
          doc="global time split; saves the split date and counts"),
+    Step("tune", tune_step, params=("tuning", "als", "ranker"), prepared=(A.EVENTS_FILE, A.ITEMS_FILE),
+         inputs=(A.SPLIT,), outputs=(A.TUNING,),
+         doc="chooses the [als] and [ranker] settings not given explicitly, on the end of the train period"),
     Step("popular", popular_step, params=("popular",), prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),
          outputs=(A.TOP_POPULAR, A.TOP_RECENT), doc="top popular and recently popular tracks"),
     Step("als", als_step, params=("als",), prepared=(A.EVENTS_FILE,), inputs=(A.SPLIT,),

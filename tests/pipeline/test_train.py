@@ -150,7 +150,7 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "score": pl.Series(list(range(6, 0, -1)) * len(users), dtype=pl.Float32),
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
-    def fake_ranker_with_info(train, items, settings_, als=None):
+    def fake_ranker_with_info(train, items, settings_, als=None, rows=None):
         calls["als"] = als
         return fake_ranker(train, items, settings_), {"best_iteration": 7}
 
@@ -162,7 +162,8 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
     assert sorted(warm["models"]) == ["als", "random", "ranker", "recent_popular", "top_popular"]
     assert 0 <= warm["models"]["ranker"]["ndcg@10"] <= 1
     assert manifest["metrics"]["online"]["offline_list"] == "ranker"  # online path scored
-    assert manifest["ranker"] == {"best_iteration": 7, "als_reused": True}
+    assert manifest["ranker"] == {"best_iteration": 7, "als_reused": True,
+                                  "training_frame_from_tuning": False}  # too little data to tune
     # the ALS step's fitted model (same train period), not a refit inside the ranker
     assert calls["als"] is not None and calls["als"].user_ids.external.tolist() == sorted(
         store.read_parquet("personal_als.parquet").get_column("user_id").unique().to_list())
