@@ -154,12 +154,14 @@ def rss_mb(process: ServiceProcess) -> float:
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> list[float]:
-    """User + system CPU seconds of each process (its uvicorn workers included)."""
+    """User + system CPU seconds of each service process (its uvicorn workers included), then of this
+    process alone (the services are its children too)."""
     out = []
-    for root in processes:
+    for root in processes[:-1]:
         times = [p.cpu_times() for p in [root, *root.children(recursive=True)]]
         out.append(sum(t.user + t.system for t in times))
-    return out
+    own = processes[-1].cpu_times()
+    return [*out, own.user + own.system]
 
 
 def print_rss(moment: str, services: dict[str, ServiceProcess]) -> None:
