@@ -230,6 +230,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--workers", type=int, default=1,
                         help="uvicorn workers of the recommendations service")
+    parser.add_argument("--neighbours", choices=["http", "direct"], default="http",
+                        help="[serving] neighbours of the recommendations service")
     args = parser.parse_args()
     users, items = SCALES[args.scale] if args.scale else (args.users, args.items)
     print(describe(), flush=True)
@@ -243,20 +245,22 @@ def main() -> None:
         else:
             artifacts = synthetic_artifacts(tmp_dir / "artifacts", users, items)
         print(f"artifacts: {artifacts} ({time.perf_counter() - started:.1f} s)", flush=True)
-        differ = run(artifacts, tmp_dir, args.requests, args.concurrency, args.answers, args.workers)
+        differ = run(artifacts, tmp_dir, args.requests, args.concurrency, args.answers, args.workers,
+                     args.neighbours)
     print(describe())
     if differ:
         sys.exit(f"{differ} answers differ from {args.answers}")
 
 
 def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers: Path | None,
-        workers: int = 1) -> int:
+        workers: int = 1, neighbours: str = "http") -> int:
     ports = {name: free_port() for name in ("recommendations", "features", "events", "bare")}
     env = {
         "MUSICREC_PATHS__ARTIFACTS_DIR": str(artifacts.resolve()),
         "MUSICREC_EVENTS__BACKEND": "sqlite",
         "MUSICREC_EVENTS__SQLITE_PATH": str(tmp / "events.sqlite3"),
         "MUSICREC_SERVING__LOG_LEVEL": "WARNING",
+        "MUSICREC_SERVING__NEIGHBOURS": neighbours,
         **{f"MUSICREC_URLS__{key}": f"http://127.0.0.1:{ports[name]}" for key, name in (
             ("RECOMMENDATIONS_URL", "recommendations"), ("FEATURES_STORE_URL", "features"),
             ("EVENTS_STORE_URL", "events"))},

@@ -232,6 +232,9 @@ class Serving(Section):
     blend: Literal["learned", "alternate"] = "learned"
     # at most this many tracks of one artist in the first k of every personal and blended list; 0 = off
     max_per_artist: int = Field(0, ge=0)
+    # how the recommendations service reaches events and similar tracks: "http" = the events and features
+    # services (the default deployment); "direct" = the event store and its own copy of similar.parquet
+    neighbours: Literal["http", "direct"] = "http"
 
 
 class S3(Section):

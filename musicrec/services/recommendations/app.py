@@ -33,6 +33,7 @@ from musicrec.services.recommendations.artifacts import (
     RecommendationArtifacts,
     load_artifacts,
 )
+from musicrec.services.recommendations.neighbours import open_direct
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Keep running: /health answers, /ready and every recommendation say what is missing.
         app.state.artifacts_error = str(exc)
         log.error("recommendations service has no artifacts: %s", exc)
-    common: dict[str, Any] = {"timeout_s": settings.serving.timeout_s, "retries": NEIGHBOUR_RETRIES,
-                              "transport": app.state.neighbour_transport}
-    app.state.events_client = AsyncEventsClient(settings.urls.events_store_url, **common)
-    app.state.features_client = AsyncFeaturesClient(settings.urls.features_store_url, **common)
+    if settings.serving.neighbours == "direct":
+        app.state.events_client, app.state.features_client = await asyncio.to_thread(open_direct, settings)
+        log.info("neighbours in process: %s; %s", app.state.events_client.base_url,
+                 app.state.features_client.base_url)
+    else:
+        common: dict[str, Any] = {"timeout_s": settings.serving.timeout_s, "retries": NEIGHBOUR_RETRIES,
+                                  "transport": app.state.neighbour_transport}
+        app.state.events_client = AsyncEventsClient(settings.urls.events_store_url, **common)
+        app.state.features_client = AsyncFeaturesClient(settings.urls.features_store_url, **common)
     try:
         yield
     finally:
