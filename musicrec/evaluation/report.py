@@ -100,10 +100,14 @@ def tuning_lines(doc: dict[str, Any]) -> list[str]:
     if doc.get("skipped"):
         return lines + [f"Not tuned: {doc['skipped']}."]
     val = doc["validation"]
-    reached = " (reached: the later points were not tried)" if doc.get("budget_reached") else ""
+    reached = ", reached: the later points were not tried" if doc.get("budget_reached") else ""
+    frame = doc.get("ranker", {}).get("frame_s")
     lines += [f"Chosen on the validation window from {val['window_start'][:10]} ({val['window_days']} days, "
-              f"the end of the train period), {val['users']:,} users; {doc['seconds']:.1f} s of a "
-              f"{doc['budget_s']:g} s budget{reached}.", ""]
+              f"the end of the train period), {val['users']:,} users. {doc['seconds']:.1f} s"
+              + (f", of which {frame:.1f} s build the ranker's training frame (the ranker step reuses it)"
+                 if frame is not None else "")
+              + f"; {doc.get('core_s', 0):.1f} of the {doc['budget_s']:g} core-seconds budget{reached}. A "
+              "point replaces a default only when the paired bootstrap says it is better.", ""]
     lines += ["| model | setting | default | used | how |", "|---|---|---|---|---|"]
     for name in ("als", "ranker"):
         part = doc.get(name, {})
@@ -130,6 +134,17 @@ def tuning_lines(doc: dict[str, Any]) -> list[str]:
             if all(point[k] == chosen.get(k) for k in keys):
                 cells = [f"**{c}**" for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
+        decision = part.get("decision", {})
+        if decision:
+            lo, hi = decision["over_default"]
+            left = [", ".join(f"{k} {v}" for k, v in point.items())
+                    for point in decision.get("left_out_by_guard", ())]
+            kept = not decision["better_than_default"]
+            lines += ["", ("No point is surely better than the default: it is kept" if kept else
+                           f"{len(decision['better_than_default'])} point(s) surely better than the default; "
+                           f"the one used scores {lo:.3f}-{hi:.3f} x the default")
+                      + (f" (better on NDCG@10 but left out for a lower recall of the ranker's candidates: "
+                         f"{'; '.join(left)})" if left else "") + "."]
     return lines
 
 

@@ -150,12 +150,13 @@ def choose(scores: dict[Any, np.ndarray], default: Any, cost: Callable[[Any], fl
         lo, hi = bootstrap_ratio_interval(of[a], of[b], n=1_000, seed=seed, level=confidence)
         return round(lo, 4), round(hi, 4)
 
-    better = [k for k in scores if k != default and interval(k, default)[0] > 1.0
-              and (guard is None or interval(k, default, guard)[1] >= 1.0)]
+    above = [k for k in scores if k != default and interval(k, default)[0] > 1.0]
+    better = [k for k in above if guard is None or interval(k, default, guard)[1] >= 1.0]
     best = max(better, key=lambda k: scores[k].mean()) if better else default  # the first of equals
     chosen = min((k for k in better if k == best or interval(k, best)[1] >= 1.0), key=cost, default=default)
     over = list(interval(chosen, default)) if chosen != default else [1.0, 1.0]
-    return chosen, {"better_than_default": better, "best": best, "over_default": over}
+    how = {"better_than_default": better, "best": best, "over_default": over}
+    return chosen, how | ({"left_out_by_guard": [k for k in above if k not in better]} if guard else {})
 
 
 def _named(how: dict[str, Any], axes: tuple[str, ...]) -> dict[str, Any]:
@@ -163,8 +164,8 @@ def _named(how: dict[str, Any], axes: tuple[str, ...]) -> dict[str, Any]:
     def named(point: Any) -> Any:
         return dict(zip(axes, point, strict=True)) if isinstance(point, tuple) else point
 
-    return {name: [named(p) for p in value] if name == "better_than_default" else named(value)
-            for name, value in how.items()}
+    return {name: [named(p) for p in value] if isinstance(value, list) and name != "over_default"
+            else named(value) for name, value in how.items()}
 
 
 def search_als(val: Validation, settings: Settings, budget: Budget, share: float = 1.0) -> dict[str, Any]:
@@ -351,6 +352,7 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> Result
             budget.limit += budget.used() - used
             doc["ranker"] = {**search_ranker(frame, chosen, budget), "frame_s": round(frame_s, 1)}
     doc["budget_reached"] = budget.reached
+    doc["core_s"] = round(budget.used() - (budget.limit - cfg.budget_s), 1)  # the frame not counted
     doc["seconds"] = round(budget.elapsed(), 1)
     log.info("tuning done in %.1f s%s: als %s, ranker %s", doc["seconds"],
              " (budget reached: the points after it were not tried)" if budget.reached else "",
