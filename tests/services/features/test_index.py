@@ -14,7 +14,7 @@ def test_from_parquet_orders_best_first(artifacts_dir):
     assert index.lookup(0, k=10) == ([], [])
     assert index.lookup(2**63 - 1, k=10) == ([], [])
     assert (len(index), index.n_pairs) == (2, 4)
-    assert index.keys.dtype == np.int64 and index.neighbours.dtype == np.int32  # compact, no copies to int64
+    assert index.keys.dtype == index.neighbours.dtype == np.int32  # compact, no copies to int64
 
 
 def test_equal_scores_keep_file_order():
