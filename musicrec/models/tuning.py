@@ -19,9 +19,11 @@ listens in it) and searches, within ``[tuning] budget_s``:
 
 The best point of a model replaces its default only when the paired bootstrap interval
 (``[tuning] confidence``) of its per-user NDCG@10 over the default's lies above 1: noise on a small
-window keeps the defaults. The default points always run (they are the reference); any other point
-starts only if, by the time the earlier points took, it would end within the budget (ALS may use half
-of it when the ranker is tuned too). Keys given explicitly (:func:`~musicrec.config.fixed_keys`) are not
+window keeps the defaults. The budget counts core-seconds (:class:`Budget`). The default points are
+the reference: ALS's runs unless a one-iteration fit says it alone would end past the budget (then
+ALS is not searched), the ranker's always does (its rows are capped); any other point starts only if,
+by the cost of the earlier points, it would end within the budget (ALS may use half of it when the
+ranker is tuned too). Keys given explicitly (:func:`~musicrec.config.fixed_keys`) are not
 searched and are reported as fixed. Every fit is seeded (ALS fits with single-threaded BLAS, CatBoost
 with ``[ranker] threads``), so the same data and settings try and choose the same points; only a
 search the budget cut short depends on the machine's speed, and the document says when it was cut.
@@ -207,6 +209,14 @@ def search_als(val: Validation, settings: Settings, budget: Budget, share: float
             log.info("tuning als %s: validation NDCG@10 %.4f (%.1f s)", point, value, seconds)
         return float(per_user[key(point)].mean())
 
+    # a one-iteration fit prices the default point first: on data too large for the budget (one fit
+    # would not end within it) ALS is not searched at all, rather than fitted once for nothing
+    used = budget.used()
+    AlsRecommender(base.model_copy(update={"iterations": 1})).fit(val.history, show_progress=False)
+    estimate = (budget.used() - used) * base.iterations
+    if not budget.allows(estimate, share):
+        return {**doc, "skipped": f"one ALS fit (about {estimate:.0f} core-seconds, from a one-iteration "
+                                  f"fit) does not fit in the budget"}
     current, best = dict(default), score(default)
     for axis in axes:
         values = sorted(set(grids[axis]) | {current[axis]})

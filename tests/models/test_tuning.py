@@ -129,15 +129,17 @@ def test_too_little_data_or_off_keeps_the_configured_values(data):
     assert tuning.apply(off, tuning.tune(_train(events), items, _settings()).doc) == off  # off: never applied
 
 
-def test_past_the_budget_only_the_default_points_run(data):
+def test_the_budget_stops_the_search(data):
     events, items = data
     settings = _settings(tuning={"budget_s": 0.001})
     doc = tuning.tune(_train(events), items, settings).doc
     assert doc["budget_reached"]
-    assert [{k: t[k] for k in tuning.ALS_AXES} for t in doc["als"]["tried"]] == [doc["als"]["default"]]
+    # ALS: a one-iteration fit says even the default point would end past the budget: not searched
+    assert doc["als"]["tried"] == [] and "does not fit in the budget" in doc["als"]["skipped"]
+    # the ranker: its default (depth, learning rate) only, whose one fit scores every tree count
     assert {(t["depth"], t["learning_rate"]) for t in doc["ranker"]["tried"]} == {(4, 0.03)}
-    assert doc["als"]["chosen"] == doc["als"]["default"]
-    assert doc["ranker"]["chosen"]["depth"] == 4  # only the tree count could move
+    applied = tuning.apply(settings, doc)
+    assert applied.als == settings.als and applied.ranker.depth == 4
     assert "reached" in "\n".join(tuning_lines_of(doc))
 
 
