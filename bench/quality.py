@@ -9,6 +9,13 @@ models are the package's own, configured by ``config.ini`` + ``MUSICREC_*`` vari
     MUSICREC_SPLIT__SPLIT_DATE=1998-03-20 PYTHONPATH=. .venv/bin/python bench/quality.py \\
         --prepared data/movielens/prepared --out data/quality-ml100k
 
+``--compare NEW OLD`` scores two artifact directories' ALS and ranker lists of the same split on the
+same warm test users and prints each NDCG@10 ratio NEW / OLD with a paired bootstrap 95% interval (how
+docs/quality.md compares tuned with hand-set settings):
+
+    PYTHONPATH=. .venv/bin/python bench/quality.py --prepared data/quality/demo/prepared \
+        --compare data/quality/demo/tuned-artifacts data/quality/demo/base-artifacts
+
 Tune with ``--validation-days N``: the test period is dropped and the split moves N days earlier, so
 hyperparameters are chosen on the train period only. ``--folds 14,21,28 --seeds 1,2,42`` runs that for
 every fold and ranker seed and prints only the ranker's NDCG@10 over the best baseline per fold and
@@ -25,7 +32,7 @@ import argparse
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +40,7 @@ import polars as pl
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings, load_settings
-from musicrec.evaluation.metrics import ranking_metrics
+from musicrec.evaluation.metrics import bootstrap_ratio_interval, ndcg_per_user, ranking_metrics
 from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import BASELINES, evaluate, personalise
 from musicrec.models.als import AlsRecommender
@@ -45,7 +52,7 @@ from musicrec.pipeline.split import time_split
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prepared", type=Path, required=True, help="directory with events/items.parquet")
-    parser.add_argument("--out", type=Path, required=True, help="where metrics.json / metrics.md go")
+    parser.add_argument("--out", type=Path, help="where metrics.json / metrics.md go (all but --compare)")
     parser.add_argument("--no-ranker", action="store_true", help="baselines only")
     parser.add_argument("--validation-days", type=int, default=0,
                         help="tune without touching the test period: drop the listens from the split date "
@@ -58,10 +65,17 @@ def main() -> None:
                         help="with --folds: each fold's test period is this many days from its split (0 = "
                              "up to the real split date, so the folds' test periods overlap); e.g. "
                              "--folds 33,66,99 --fold-length 33 gives three disjoint months")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("NEW", "OLD"), default=None,
+                        help="compare two artifact directories' ALS and ranker lists (paired bootstrap)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     events = pl.read_parquet(args.prepared / "events.parquet")
+    if args.compare:
+        compare(events, *args.compare)
+        return
+    if args.out is None:
+        parser.error("--out is required (but with --compare)")
     items = pl.read_parquet(args.prepared / "items.parquet")
     if args.folds:
         folds(events, items, settings, args.folds, args.seeds or [settings.ranker.seed], args.out,
@@ -105,6 +119,21 @@ def _ints(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, found {text!r}") from None
+
+
+def compare(events: pl.DataFrame, new: Path, old: Path, resamples: int = 5_000) -> None:
+    """NDCG@10 of ``new``'s and ``old``'s ALS and ranker lists on the warm test users of ``new``'s split
+    (``split.json``; both must share it), with the paired bootstrap 95% interval of new / old."""
+    split_date = json.loads((new / "split.json").read_text())["split_date"]
+    if json.loads((old / "split.json").read_text())["split_date"] != split_date:
+        raise SystemExit(f"{new} and {old} were split at different dates")
+    split = time_split(events, datetime.fromisoformat(split_date))
+    truth, warm = split.test.select(C.User, C.Item).unique(), split.warm_users
+    for model, name in (("als", "personal_als.parquet"), ("ranker", "ranker_recs.parquet")):
+        a, b = (ndcg_per_user(pl.read_parquet(d / name), truth, 10, warm) for d in (new, old))
+        lo, hi = bootstrap_ratio_interval(a, b, n=resamples)
+        print(f"{model}: NDCG@10 {a.mean():.4f} vs {b.mean():.4f} = {a.mean() / b.mean():.3f} x "
+              f"(95% interval {lo:.3f}-{hi:.3f}, {len(warm):,} users, {resamples:,} resamples)")
 
 
 def folds(events: pl.DataFrame, items: pl.DataFrame, settings: Settings, days: list[int],
