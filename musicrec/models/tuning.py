@@ -25,8 +25,10 @@ ALS is not searched), the ranker's always does (its rows are capped); any other 
 by the cost of the earlier points, it would end within the budget (ALS may use half of it when the
 ranker is tuned too). Keys given explicitly (:func:`~musicrec.config.fixed_keys`) are not
 searched and are reported as fixed. Every fit is seeded (ALS fits with single-threaded BLAS, CatBoost
-with ``[ranker] threads``), so the same data and settings try and choose the same points; only a
-search the budget cut short depends on the machine's speed, and the document says when it was cut.
+with ``[ranker] threads``) and the budget counts CPU, not wall time, so the same data and settings try
+and choose the same points even on a busy machine; only a point priced right at the budget's edge may
+start on one run and not on another (CPU time varies a little), and the document says when the budget
+was reached.
 """
 
 from __future__ import annotations
