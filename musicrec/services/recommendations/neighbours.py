@@ -3,8 +3,8 @@
 The default (``http``) calls the events and features services, as the original did; each call is a
 round trip through another process. In ``direct`` mode the recommendations service opens the same
 event store (SQLite file or Redis) and loads its own copy of ``similar.parquet``, behind the two
-methods the online path uses, so answers are the same. It costs the index's memory (about 92 MB at
-1M tracks) and ties the service to the store's location: an option for one machine, not the default.
+methods the online path uses, so answers are the same. It costs the index's memory in this process
+(docs/benchmarks.md) and ties the service to the store's location: an option, not the default.
 Failures degrade exactly as the HTTP clients' do: a :class:`~musicrec.client.ClientError`.
 """
 
