@@ -21,12 +21,7 @@ from tests.services.recommendations.artifacts import (
     WEIGHTS,
     write_artifacts,
 )
-from tests.services.recommendations.fakes import Neighbours, make_client
-
-
-@pytest.fixture
-def neighbours() -> Neighbours:
-    return Neighbours()
+from tests.services.recommendations.fakes import make_client
 
 
 @pytest.fixture
