@@ -301,14 +301,14 @@ def search_ranker(frame: pl.DataFrame, settings: Settings, budget: Budget) -> di
         stage = CatBoostStage(base.model_copy(update={"depth": depth, "learning_rate": lr}), FEATURES)
         curves = [(valid, stage.tree_curve(train, valid, trees, cfg.seed + 1000 * m))
                   for m, (train, valid) in enumerate(splits)]
-        seconds = time.perf_counter() - start
-        per_tree = max(per_tree, (budget.used() - used) / scale)
+        seconds, core_s = time.perf_counter() - start, budget.used() - used
+        per_tree = max(per_tree, core_s / scale)
         for n in trees:  # one fit per (depth, learning rate) scores every tree count: its seconds on each
             per_list[(depth, lr, n)] = np.concatenate([within_candidates_ndcg(valid, curve[n])
                                                        for valid, curve in curves])
             tried.append({"depth": depth, "learning_rate": lr, "iterations": n,
                           "ndcg@10_within_candidates": round(float(per_list[(depth, lr, n)].mean()), 4),
-                          "seconds": round(seconds, 2)})
+                          "seconds": round(seconds, 2), "core_s": round(core_s, 2)})
         log.info("tuning ranker depth %d, learning rate %s: %s (%.1f s)", depth, lr,
                  {t["iterations"]: t["ndcg@10_within_candidates"] for t in tried[-len(trees):]}, seconds)
     # cost of a point: trees x 2^depth (the learning rate costs nothing)
