@@ -3,6 +3,14 @@
 Each worker thread gets its own connection (sqlite3 connections must not be shared between threads
 without a lock); calls that may wait run in the threadpool, never on the event loop. The one
 exception is ``get``: it first tries a read on the loop with a connection that never waits (see there).
+Each connection is used under its own lock, so ``close`` waits for a call in flight instead of
+closing a connection another thread is using (which crashes the interpreter).
+
+Writers of one process queue on a lock before they ask SQLite for the write lock: SQLite's own busy
+handler sleeps and retries with growing pauses and is not fair, so with dozens of threads writing at
+once one of them could wait past ``timeout_s`` although the writes take ~0.1 ms each. The busy
+handler is left for writers in other processes (other uvicorn workers). The whole wait, both locks
+together, is bounded by ``timeout_s``.
 
 A put is one ``BEGIN IMMEDIATE`` transaction: replace the (user, item) row, so a repeated track moves
 to the front, then delete the user's rows beyond ``max_events``. Rows are ordered by the table's
@@ -46,17 +54,18 @@ class SqliteEventStore:
         self.max_events = max_events
         self.timeout_s = timeout_s
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[sqlite3.Connection, threading.Lock]] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
 
     # --- blocking part, always called from a worker thread ---------------------------------------
-    def _connection(self, *, wait: bool = True) -> sqlite3.Connection:
-        """This thread's connection; ``wait=False``: a separate one that never waits for a lock."""
+    def _connection(self, *, wait: bool = True) -> tuple[sqlite3.Connection, threading.Lock]:
+        """This thread's connection and its lock; ``wait=False``: a separate one that never waits."""
         attr = "conn" if wait else "nowait_conn"
-        conn = getattr(self._local, attr, None)
-        if conn is not None:
-            return conn
+        pair = getattr(self._local, attr, None)
+        if pair is not None:
+            return pair
         if self._closed:
             raise StorageUnavailable("the event store is closed")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,18 +82,45 @@ class SqliteEventStore:
         except BaseException:
             conn.close()
             raise
-        setattr(self._local, attr, conn)
+        pair = (conn, threading.Lock())
         with self._lock:
-            self._connections.append(conn)
-        return conn
+            if self._closed:
+                conn.close()
+                raise StorageUnavailable("the event store is closed")
+            self._connections.append(pair)
+        setattr(self._local, attr, pair)
+        return pair
+
+    def _use(self, fn: Callable[[sqlite3.Connection], T], *, wait: bool = True) -> T:
+        """``fn(connection)`` under the connection's lock; a closed store raises StorageUnavailable."""
+        conn, lock = self._connection(wait=wait)
+        with lock:
+            if self._closed:
+                raise StorageUnavailable("the event store is closed")
+            return fn(conn)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return fn(self._connection())
+            return self._use(fn)
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"SQLite event store {self.path}: {exc}") from exc
 
-    def _put(self, conn: sqlite3.Connection, user_id: int, item_id: int) -> None:
+    def _put_serialised(self, user_id: int, item_id: int) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        if not self._write_lock.acquire(timeout=self.timeout_s):
+            raise StorageUnavailable(
+                f"SQLite event store {self.path}: no write slot within {self.timeout_s:g} s"
+            )
+        try:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            self._call(lambda conn: self._put(conn, user_id, item_id, remaining_ms))
+        finally:
+            self._write_lock.release()
+
+    def _put(self, conn: sqlite3.Connection, user_id: int, item_id: int, busy_ms: int) -> None:
+        # What is left of timeout_s after the in-process queue is what SQLite may wait for writers
+        # in other processes.
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             # REPLACE deletes the old (user, item) row and inserts a new one with a larger rowid.
@@ -117,12 +153,13 @@ class SqliteEventStore:
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        for conn, lock in connections:
+            with lock:  # waits for a call in flight on this connection
+                conn.close()
 
     # --- async interface -------------------------------------------------------------------------
     async def put(self, user_id: int, item_id: int) -> None:
-        await run_in_threadpool(self._call, lambda conn: self._put(conn, user_id, item_id))
+        await run_in_threadpool(self._put_serialised, user_id, item_id)
 
     async def get(self, user_id: int, k: int) -> list[int]:
         # Fast path on the event loop: an indexed read of at most max_events rows takes ~3 us, the
@@ -131,7 +168,7 @@ class SqliteEventStore:
         # other error) the read is retried the usual way in the threadpool, which waits up to
         # timeout_s and maps errors to StorageUnavailable.
         try:
-            return self._get(self._connection(wait=False), user_id, k)
+            return self._use(lambda conn: self._get(conn, user_id, k), wait=False)
         except sqlite3.Error:
             pass
         return await run_in_threadpool(self._call, lambda conn: self._get(conn, user_id, k))
