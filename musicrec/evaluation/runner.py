@@ -24,7 +24,7 @@ from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.evaluation import metrics as M
 from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
-from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, learned_blend
+from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, fuse
 from musicrec.models.popular import recent_popular, top_popular
 
 log = logging.getLogger(__name__)
@@ -244,16 +244,16 @@ def evaluate_online(
         near = [neighbours.get(e, ((), ())) for e in events]
         personal = offline_lists.get(user, [])
         base = personal or popular_list
+        online = combine_online(near, k, exclude=events)
         answers = {
-            "online": combine_online(near, k, exclude=events),
+            "online": online,
             "offline": base[:k],
-            "alternate": blend(base, combine_online(near, k, exclude=events), k, backfill=popular_list,
-                               exclude=events),
+            "alternate": blend(base, online, k, backfill=popular_list, exclude=events),
             "offline_capped": cap_per_artist(list(dict.fromkeys(base + popular_list)), artist_of, k, cap),
         }
         if weights is not None:
             for name, limit in (("learned", 0), ("learned_capped", cap)):
-                picks = learned_blend(base, near, events, k, weights, artist_of, popular_list, limit)
+                picks = fuse(base, near, events, k, weights, artist_of, popular_list, max_per_artist=limit)
                 answers[name] = [p.item for p in picks]
         for name, answer in answers.items():
             rows[name] += [(user, item, r) for r, item in enumerate(answer, 1)]

@@ -34,15 +34,8 @@ def combine_online(
     """
     if k <= 0:
         return []
-    excluded = set(exclude)
-    total: dict[int, float] = {}
-    for age, (items, scores) in enumerate(neighbours):
-        weight = recency_decay**age
-        for item, score in zip(items, scores, strict=True):
-            item = int(item)
-            if item not in excluded:
-                total[item] = total.get(item, 0.0) + weight * float(score)
-    ranked = sorted(total.items(), key=lambda pair: (-pair[1], pair[0]))
+    total = _online_scores(neighbours, set(exclude), recency_decay)
+    ranked = sorted(total.items(), key=lambda pair: (-pair[1][0], pair[0]))
     return [item for item, _ in ranked[:k]]
 
 
@@ -220,15 +213,19 @@ def fuse(
     artist_of: Callable[[int], int | None] = _no_artist,
     backfill: Sequence[int] = (),
     offline_source: str = PERSONAL,
+    max_per_artist: int = 0,
 ) -> list[Pick]:
-    """The learned blend of the offline list and the tracks similar to the online listens.
+    """The learned blend of the offline list and the tracks similar to the online listens: what
+    ``/recommendations`` answers.
 
     ``events`` are the online listens, newest first (``neighbours[i]`` belongs to ``events[i]``); they
     are never recommended back. Candidates are ranked by the :class:`FusionWeights` score (ties:
     offline rank, then online score, then smaller id; so with zero weights the offline list comes
     first, then the online tracks by similarity), then ``backfill`` fills up to ``min(k, distinct
     usable tracks)``. ``artist_of`` gives a track's artist (or None). ``offline_source`` labels the
-    offline list (``popular`` for a cold user, whose offline list is the popular one).
+    offline list (``popular`` for a cold user, whose offline list is the popular one). With
+    ``max_per_artist``, :func:`cap_per_artist` applies to the first ``k``, filling from anywhere further
+    down the fused list, backfill included.
 
     >>> w = FusionWeights(online=0.1, offset=20)
     >>> [p.item for p in fuse([1, 2, 3], [([4, 2], [0.9, 0.5])], events=[9], k=4, weights=w)]
@@ -241,6 +238,10 @@ def fuse(
     >>> [(p.item, p.source, p.listen, p.reason) for p in picks]
     [(2, 'personal', 9, 'same_artist'), (1, 'personal', None, None)]
     """
+    if max_per_artist > 0:
+        every = len(offline) + sum(len(items) for items, _ in neighbours) + len(backfill)
+        picks = fuse(offline, neighbours, events, every, weights, artist_of, backfill, offline_source)
+        return cap_per_artist(picks, lambda pick: artist_of(pick.item), k, max_per_artist)
     if k <= 0:
         return []
     excluded = {int(e) for e in events}
@@ -334,22 +335,3 @@ def cap_per_artist(
         kept.append(item)
     return kept + moved[: k - len(kept)]
 
-
-def learned_blend(
-    offline: Sequence[int],
-    neighbours: Sequence[tuple[Sequence[int], Sequence[float]]],
-    events: Sequence[int],
-    k: int,
-    weights: FusionWeights,
-    artist_of: Callable[[int], int | None] = _no_artist,
-    backfill: Sequence[int] = (),
-    max_per_artist: int = 0,
-    offline_source: str = PERSONAL,
-) -> list[Pick]:
-    """What ``/recommendations`` answers: :func:`fuse`, then :func:`cap_per_artist` on the first ``k``
-    (the cap fills from anywhere further down the fused list, backfill included)."""
-    if max_per_artist <= 0:
-        return fuse(offline, neighbours, events, k, weights, artist_of, backfill, offline_source)
-    every = len(offline) + sum(len(items) for items, _ in neighbours) + len(backfill)
-    picks = fuse(offline, neighbours, events, every, weights, artist_of, backfill, offline_source)
-    return cap_per_artist(picks, lambda pick: artist_of(pick.item), k, max_per_artist)

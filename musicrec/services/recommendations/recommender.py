@@ -206,7 +206,7 @@ def blended(
 ) -> Answer:
     """The offline list blended with the online one, then popular tracks; at most ``k``.
 
-    ``weights``: the learned blend (:func:`musicrec.models.blending.learned_blend`); None: offline on
+    ``weights``: the learned blend (:func:`musicrec.models.blending.fuse`); None: offline on
     even positions, online on odd ones, then the longer tail (:func:`musicrec.models.blending.blend`).
     The offline list is the personal one (popular for a cold user); the user's online events are never
     recommended back. ``max_per_artist`` caps each artist in the first ``k``.
@@ -251,7 +251,7 @@ def _learned(
         offline_part = chain(personal, popular) if max_per_artist > 0 or not personal else personal
         candidates = chain(offline_part, online.events, *(items for items, _ in online.neighbours))
         artist_of = artifacts.artists.lookup(candidates).get
-    picks = blending.learned_blend(
+    picks = blending.fuse(
         personal or popular, online.neighbours, online.events, k, weights, artist_of, backfill=popular,
         max_per_artist=max_per_artist, offline_source=blending.PERSONAL if personal else blending.POPULAR,
     )
