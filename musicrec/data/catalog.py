@@ -130,3 +130,19 @@ def check_int32(values: pl.Series, filename: str, column: str) -> None:
             f"{filename}: column {column!r}: expected ids that fit int32, "
             f"found {values.min()}..{values.max()}"
         )
+
+
+def track_artists(items: pl.DataFrame) -> pl.DataFrame:
+    """Each track's artist, the first of its ``artist_ids``: ``item_id, artist_id`` (int64), for the
+    tracks that have one (none without the column, e.g. MovieLens).
+
+    >>> items = pl.DataFrame({"item_id": [1, 2, 3], "artist_ids": [[7, 8], [], [9]]})
+    >>> track_artists(items).rows()
+    [(1, 7), (3, 9)]
+    """
+    if Columns.ArtistIds not in items.columns:
+        return pl.DataFrame(schema={Columns.Item: pl.Int64, Columns.Artist: pl.Int64})
+    return items.select(
+        pl.col(Columns.Item).cast(pl.Int64),
+        pl.col(Columns.ArtistIds).list.first().cast(pl.Int64).alias(Columns.Artist),
+    ).drop_nulls()

@@ -32,6 +32,7 @@ import polars as pl
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
+from musicrec.data.catalog import track_artists
 from musicrec.models.als import AlsRecommender
 from musicrec.models.blending import FusionWeights, listen_artists, online_scores
 from musicrec.models.ranker import FEATURES, score_candidates, training_frame
@@ -101,11 +102,10 @@ def neighbour_lists(similar: pl.DataFrame, k: int) -> dict[int, tuple[list[int],
 
 
 def item_artists(items: pl.DataFrame) -> Callable[[int], int | None]:
-    """A track's artist: the first of its ``artist_ids`` (None without one, or without the column)."""
-    if "artist_ids" not in items.columns:
-        return dict().get
-    first = items.select(C.Item, pl.col("artist_ids").list.first().alias("a")).drop_nulls()
-    return dict(zip(first.get_column(C.Item).to_list(), first.get_column("a").to_list(), strict=True)).get
+    """A track's artist (:func:`musicrec.data.catalog.track_artists`) as a lookup; None without one."""
+    first = track_artists(items)
+    return dict(zip(first.get_column(C.Item).to_list(), first.get_column(C.Artist).to_list(),
+                    strict=True)).get
 
 
 def ndcg(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:

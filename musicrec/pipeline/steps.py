@@ -21,6 +21,7 @@ import polars as pl
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
+from musicrec.data.catalog import track_artists
 from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import evaluate
 from musicrec.models import tuning
@@ -249,18 +250,14 @@ def user_artists(train: pl.DataFrame, items: pl.DataFrame, top: int = 3) -> pl.D
     >>> user_artists(train, items).rows()
     [(1, 7, 2, 1), (1, 9, 1, 2), (2, 9, 1, 1)]
     """
-    schema = {C.User: pl.Int32, "artist_id": pl.Int32, C.Plays: pl.Int32, C.Rank: pl.Int16}
-    if "artist_ids" not in items.columns:
-        return pl.DataFrame(schema=schema)
-    first = items.select(pl.col(C.Item).cast(pl.Int64), pl.col("artist_ids").list.first().alias("artist_id"))
     return (
         train.select(pl.col(C.User), pl.col(C.Item).cast(pl.Int64))
-        .join(first.drop_nulls(), on=C.Item)
-        .group_by(C.User, "artist_id").agg(pl.len().alias(C.Plays))
-        .sort([C.User, C.Plays, "artist_id"], descending=[False, True, False])
+        .join(track_artists(items), on=C.Item)
+        .group_by(C.User, C.Artist).agg(pl.len().alias(C.Plays))
+        .sort([C.User, C.Plays, C.Artist], descending=[False, True, False])
         .group_by(C.User, maintain_order=True).head(top)
         .with_columns(pl.int_range(1, pl.len() + 1).over(C.User).alias(C.Rank))
-        .select(pl.col(C.User).cast(pl.Int32), pl.col("artist_id").cast(pl.Int32),
+        .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Artist).cast(pl.Int32),
                 pl.col(C.Plays).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int16))
     )
 
