@@ -36,9 +36,9 @@ async def make_store(backend, tmp_path, request):
 
     def make(max_events: int = 10) -> EventStore:
         if backend == "redis":
-            store: EventStore = RedisEventStore(url, max_events=max_events, timeout_s=1.0)
+            store: EventStore = RedisEventStore(url, max_events=max_events, timeout_s=5.0)
         else:
-            store = SqliteEventStore(tmp_path / "events.sqlite3", max_events=max_events, timeout_s=1.0)
+            store = SqliteEventStore(tmp_path / "events.sqlite3", max_events=max_events, timeout_s=5.0)
         stores.append(store)
         return store
 
