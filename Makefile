@@ -47,9 +47,10 @@ prepare: install
 train: install
 	$(PY) -m musicrec train --prepared $(PREPARED_DIR) --artifacts $(ARTIFACTS_DIR)
 
-# Trains only when the artifacts are missing (`make train` retrains).
+# Trains only when the artifacts are missing (`make train` retrains: a new run, made current when complete).
 demo: data-demo prepare
-	@if [ -f $(ARTIFACTS_DIR)/recommendations.parquet ] && [ -f $(ARTIFACTS_DIR)/manifest.json ]; then \
+	@if [ -f $(ARTIFACTS_DIR)/CURRENT ] || { [ -f $(ARTIFACTS_DIR)/recommendations.parquet ] && \
+		[ -f $(ARTIFACTS_DIR)/manifest.json ]; }; then \
 		echo "$(ARTIFACTS_DIR) already has artifacts: not training (make train retrains)"; \
 	else \
 		$(MAKE) --no-print-directory train; \

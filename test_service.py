@@ -25,7 +25,8 @@ import httpx
 
 from musicrec.client import ClientError, Musicrec, Recommendations, ServiceUnavailable
 from musicrec.client.display import format_table, listens, load_tracks, why
-from musicrec.config import ConfigError, load_settings
+from musicrec.config import ConfigError, Settings, load_settings
+from musicrec.storage.runs import local_run_dir
 
 LOG_FILE = "test_service.log"
 log = logging.getLogger("test_service")
@@ -115,6 +116,16 @@ def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
     return _report(f"Top {args.k} popular tracks", answer, artifacts_dir, args.json)
 
 
+def _artifacts_dir(settings: Settings) -> Path:
+    """The current run's files (track names are read from its items.parquet); the configured location
+    when its pointer cannot be read (the names are then left out, the answer is still shown)."""
+    try:
+        return local_run_dir(settings.paths.artifacts_dir, settings)
+    except (OSError, ValueError) as exc:
+        log.debug("current run of %s not resolved: %s", settings.paths.artifacts_dir, exc)
+        return Path(settings.paths.artifacts_dir)
+
+
 def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = 
     command = " ".join(argv if argv is not None else sys.argv[1:]) or "(top popular)"
     with Musicrec.from_settings(settings, transport=transport) as api:
         try:
-            text = run(args, api, settings.paths.artifacts_dir)
+            text = run(args, api, _artifacts_dir(settings))
         except ClientError as exc:
             hint = " (is it running? start all three: python -m musicrec serve)"
             print(f"error: {exc}{hint if isinstance(exc, ServiceUnavailable) else ''}", file=sys.stderr)

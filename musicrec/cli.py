@@ -41,6 +41,7 @@ class LazyGroup(click.Group):
         "prepare": ("musicrec.data.prepare", "prepare_command"),
         "train": ("musicrec.pipeline.cli", "train_command"),
         "serve": ("musicrec.services.cli", "serve_command"),
+        "runs": ("musicrec.storage.cli", "runs"),
     },
 )
 def main() -> None:

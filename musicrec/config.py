@@ -235,6 +235,19 @@ class Serving(Section):
     # how the recommendations service reaches events and similar tracks: "http" = the events and features
     # services (the default deployment); "direct" = the event store and its own copy of similar.parquet
     neighbours: Literal["http", "direct"] = "http"
+    # seconds between two reads of the artifacts' CURRENT pointer (a new run is loaded beside the old one,
+    # then swapped in); 0 = never poll (POST /admin/reload still works)
+    reload_interval_s: float = Field(10.0, ge=0)
+    # bearer token of POST /admin/reload; empty = the endpoint refuses every call
+    admin_token: str = ""
+
+
+class Runs(Section):
+    """Versioned training runs (``<artifacts>/runs/<run-id>/`` and the ``CURRENT`` pointer)."""
+
+    # runs kept after a switch: the current one plus keep - 1 rollback targets (runs newer than the current
+    # one are never deleted); 0 = keep every run
+    keep: int = Field(5, ge=0)
 
 
 class S3(Section):
@@ -270,6 +283,7 @@ class Settings(BaseSettings):
     tuning: Tuning = Tuning()
     events: Events = Events()
     serving: Serving = Serving()
+    runs: Runs = Runs()
     s3: S3 = S3()
 
     @classmethod

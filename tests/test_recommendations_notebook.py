@@ -40,7 +40,8 @@ def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_p
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     errors = [f"{out['ename']}: {out['evalue']}" for out in outputs if out.get("output_type") == "error"]
     assert not errors
-    artifacts = work / "artifacts"
+    run_id = json.loads((work / "artifacts" / "CURRENT").read_text())["run_id"]  # the run it trained
+    artifacts = work / "artifacts" / "runs" / run_id
     for name in ("manifest.json", "split.json", "top_popular.parquet", "top_recent.parquet",
                  "personal_als.parquet", "similar.parquet", "metrics.json", "metrics.md",
                  "recommendations.parquet", "items.parquet", "blend.json", "user_artists.parquet"):
@@ -87,3 +88,4 @@ def test_notebook_tells_the_whole_story_on_small_data_and_does_not_retrain(tmp_p
     assert "is current for this data, these settings and this code: not training" in "\n".join(
         out.get("text", "") for out in outputs)
     assert {path.name: path.stat().st_mtime_ns for path in artifacts.iterdir()} == before
+    assert json.loads((work / "artifacts" / "CURRENT").read_text())["run_id"] == run_id

@@ -19,20 +19,26 @@ from musicrec.pipeline.steps import STEP_NAMES, MissingInputError
               help="Prepared data directory (default: [paths] prepared_dir).")
 @click.option("--artifacts", metavar="DIR|s3://BUCKET/PREFIX",
               help="Artifacts directory or S3 location (default: [paths] artifacts_dir; S3: see [s3]).")
+@click.option("--run", "run_id", metavar="RUN_ID",
+              help="Redo the --step(s) in this existing run, which must not be the current one (default: a "
+                   "new run; with --step it starts as a copy of the current run).")
 @click.option("--progress/--no-progress", default=True, help="Show tqdm progress bars.")
 @click.option("--no-tune", is_flag=True,
               help="Do not tune: the [als] and [ranker] keys left to tuning take their defaults "
                    "(as [tuning] enabled = false).")
 def train_command(
-    steps: tuple[str, ...], prepared: Path | None, artifacts: str | None, progress: bool, no_tune: bool
+    steps: tuple[str, ...], prepared: Path | None, artifacts: str | None, run_id: str | None, progress: bool,
+    no_tune: bool,
 ) -> None:
     """Train: split -> tune -> popular -> als -> similar -> ranker -> blend -> evaluate -> export.
 
     Models are fit on the listens before the split date; the same artifacts are evaluated and served.
     ``tune`` chooses the [als] and [ranker] settings not given explicitly on the end of the train period.
+    The run is written to ARTIFACTS/runs/<run-id>/; ARTIFACTS/CURRENT is switched to it only when every
+    step succeeded and the run holds what the services need.
     """
-    from musicrec.pipeline.runner import run_pipeline  # heavy imports only when the command runs
-    from musicrec.storage.location import open_store
+    from musicrec.pipeline.publish import train_run  # heavy imports only when the command runs
+    from musicrec.storage.runs import RunError, RunStore
     from musicrec.storage.s3 import S3StoreError
 
     if not logging.getLogger().handlers:
@@ -42,11 +48,18 @@ def train_command(
         off = settings.tuning.model_copy(update={"enabled": False})
         settings = settings.model_copy(update={"tuning": off})
     try:
-        store = open_store(artifacts or settings.paths.artifacts_dir, settings)
+        runs = RunStore.open(artifacts or settings.paths.artifacts_dir, settings)
     except ValueError as exc:  # s3:// without a bucket
         raise click.ClickException(str(exc)) from None
     try:
-        run_pipeline(settings, steps, prepared_dir=prepared, store=store, show_progress=progress)
-    except (MissingInputError, SplitError, S3StoreError) as exc:
+        done = train_run(settings, runs, steps, prepared_dir=prepared, run_id=run_id, show_progress=progress)
+    except (MissingInputError, SplitError, S3StoreError, RunError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"artifacts in {store.describe('')} (see manifest.json)")
+    click.echo(f"artifacts in {done.location} (see manifest.json)")
+    if done.switched:
+        click.echo(f"{runs.location}/CURRENT -> {done.run_id}")
+        if done.pruned:
+            click.echo(f"deleted old runs ([runs] keep = {settings.runs.keep}): {', '.join(done.pruned)}")
+    else:
+        click.echo(f"run {done.run_id} lacks {', '.join(done.missing)}: CURRENT not switched (add steps with "
+                   f"`--run {done.run_id} --step ...`, then `python -m musicrec runs promote {done.run_id}`)")

@@ -26,7 +26,8 @@ import httpx
 
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
-from musicrec.storage.location import is_s3, local_artifacts_dir, open_store
+from musicrec.storage.location import is_s3, normalize_location, open_store
+from musicrec.storage.runs import local_run_dir, resolve_location
 from musicrec.storage.s3 import S3StoreError
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
@@ -64,20 +65,24 @@ def services_of(settings: Settings) -> list[Service]:
 
 
 def check_artifacts(location: Path | str, settings: Settings | None = None) -> None:
-    """Raise a one-line error naming the missing files (one of each tuple must exist), for a directory
-    or an ``s3://`` location (the services download the files themselves)."""
-    store = open_store(location, settings or load_settings())
+    """Raise a one-line error naming the missing files of the current run (one of each tuple must exist),
+    for a directory or an ``s3://`` location (the services download the files themselves)."""
+    settings = settings or load_settings()
     try:
         if is_s3(location):
-            store.check_bucket()  # "no bucket" says more than "no file"
+            open_store(location, settings).check_bucket()  # "no bucket" says more than "no file"
+        resolved = resolve_location(location, settings)
+        store = open_store(resolved.location, settings)
         missing = [" or ".join(names) for names in REQUIRED_ARTIFACTS if not any(map(store.exists, names))]
     except S3StoreError as exc:
         raise click.ClickException(str(exc)) from None
     if missing:
-        where = store.describe("").rstrip("/") if is_s3(location) else Path(location).resolve()
-        train = (f"`python -m musicrec train --artifacts {where}`" if is_s3(location)
+        where = store.describe("").rstrip("/") if is_s3(location) else Path(resolved.location).resolve()
+        train = (f"`python -m musicrec train --artifacts {normalize_location(location)}`" if is_s3(location)
                  else "`python -m musicrec train` (or `make demo`)")
         raise click.ClickException(f"missing artifacts in {where}: {', '.join(missing)}; run {train} first")
+    if resolved.note:
+        click.echo(f"note: {resolved.note}", err=True)
 
 
 def check_port_free(service: Service) -> None:
@@ -170,14 +175,14 @@ def stop_all(services: list[Service], timeout_s: float = 10.0) -> None:
 
 def _signal_group(service: Service, sig: signal.Signals) -> None:
     assert service.process is not None
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(service.process.pid, sig)
 
 
 def examples(settings: Settings) -> list[str]:
     """``test_service.py`` commands with a real warm user and items that have similar tracks."""
     # for s3:// the services have downloaded the files into the cache by now
-    picked = pick_examples(local_artifacts_dir(settings.paths.artifacts_dir, settings), n_users=1)
+    picked = pick_examples(local_run_dir(settings.paths.artifacts_dir, settings), n_users=1)
     user, items = (picked.warm_users or [1])[0], picked.items
     lines = [
         "python test_service.py",

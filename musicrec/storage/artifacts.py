@@ -38,6 +38,19 @@ class ArtifactStore(Protocol):
     def write_dir(self, name: str, writer: Callable[[Path], None]) -> None: ...
     def local_dir(self, name: str) -> Path: ...
     def local_file(self, name: str) -> Path: ...
+    def sub(self, name: str) -> ArtifactStore: ...
+    def list_dirs(self, name: str) -> list[str]: ...
+    def copy_tree(self, source: str, name: str, skip: tuple[str, ...] = ()) -> None: ...
+    def delete_tree(self, name: str) -> None: ...
+
+
+def fsync_file(path: Path) -> None:
+    """Flush ``path`` to the disk, so a rename that follows cannot expose an empty file after a power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def replace_path(tmp: Path, final: Path) -> None:
@@ -100,6 +113,7 @@ class LocalArtifactStore:
     def write_json(self, name: str, document: Any) -> None:
         with self._atomic(name) as tmp:
             tmp.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+            fsync_file(tmp)  # small files, among them the run pointer: on disk before the rename
 
     def read_json(self, name: str) -> Any:
         return json.loads(self._require(name).read_text())
@@ -125,3 +139,44 @@ class LocalArtifactStore:
     def local_file(self, name: str) -> Path:
         """A local path of file artifact ``name`` (here: the file itself)."""
         return self._require(name)
+
+    def sub(self, name: str) -> LocalArtifactStore:
+        """The store of the sub-directory ``name`` (e.g. one run)."""
+        return LocalArtifactStore(self.path(name))
+
+    def list_dirs(self, name: str) -> list[str]:
+        """Names of the sub-directories of ``name`` (none when it does not exist), hidden ones left out."""
+        base = self.path(name)
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def copy_tree(self, source: str, name: str, skip: tuple[str, ...] = ()) -> None:
+        """Make ``name`` a copy of directory ``source`` made of hard links (no data copied), leaving out
+        the entries of ``source`` named in ``skip``.
+
+        Safe because no artifact is ever modified in place: every write renames a new file over the old
+        one, so the source keeps its own inodes.
+        """
+        def link(src: str, dst: str) -> None:
+            try:
+                os.link(src, dst)
+            except OSError:  # another file system, or links not supported
+                shutil.copy2(src, dst)
+
+        root = self._require(source)
+
+        def ignore(directory: str, names: list[str]) -> list[str]:
+            return [n for n in names if n in skip or n.startswith(".")] if Path(directory) == root else []
+
+        with self._atomic(name) as tmp:
+            shutil.copytree(root, tmp, copy_function=link, ignore=ignore)
+
+    def delete_tree(self, name: str) -> None:
+        """Remove directory ``name`` (renamed aside first, so nobody sees it half deleted)."""
+        path = self.path(name)
+        if not path.exists():
+            return
+        trash = path.with_name(f".{path.name}.deleted-{uuid.uuid4().hex[:8]}")
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)

@@ -60,6 +60,7 @@ class S3ArtifactStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client
+        self.cache_dir = Path(cache_dir)
         self.cache_root = self.cache_path(cache_dir, bucket, self.prefix)
 
     @staticmethod
@@ -245,6 +246,36 @@ class S3ArtifactStore:
             self._delete(name, stale)
         except S3StoreError as exc:
             log.warning("old versions of %s not deleted: %s", self.describe(name), exc)
+
+    def sub(self, name: str) -> S3ArtifactStore:
+        """The store of the prefix ``<prefix>/<name>`` (e.g. one run), with the same client and cache."""
+        return S3ArtifactStore(self.bucket, self.key(name), self.client, cache_dir=self.cache_dir)
+
+    def list_dirs(self, name: str) -> list[str]:
+        """The "sub-directories" of ``name``: the common prefixes one level below it."""
+        base = self.key(name).rstrip("/") + "/" if self.key(name) else ""
+        found: list[str] = []
+        with self._errors(name):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base, Delimiter="/")
+            for page in pages:
+                found.extend(p["Prefix"][len(base):].rstrip("/") for p in page.get("CommonPrefixes", []))
+        return sorted(found)
+
+    def copy_tree(self, source: str, name: str, skip: tuple[str, ...] = ()) -> None:
+        """Copy every object under ``source/`` to ``name/`` (server-side copies, nothing downloaded), but
+        those under the top-level entries named in ``skip``."""
+        base, target = (self.key(source) + "/" if self.key(source) else ""), self.key(name) + "/"
+        with self._errors(source):
+            for key in self._list(source, base):
+                if key[len(base):].split("/", 1)[0] in skip:
+                    continue
+                self.client.copy_object(Bucket=self.bucket, Key=target + key[len(base):],
+                                        CopySource={"Bucket": self.bucket, "Key": key})
+
+    def delete_tree(self, name: str) -> None:
+        """Delete every object under ``name/``."""
+        self._delete(name, self._list(name, self.key(name) + "/"))
 
     def local_dir(self, name: str) -> Path:
         """Download the current version of directory ``name`` into the cache and return the local copy.

@@ -8,6 +8,7 @@ from musicrec.pipeline.runner import run_pipeline
 from musicrec.services.common.testing import free_port
 from musicrec.storage.artifacts import LocalArtifactStore
 from musicrec.storage.location import open_store
+from musicrec.storage.runs import RunStore
 from tests.helpers import s3_fixtures
 
 from .test_train import NO_RANKER, PARQUETS
@@ -47,10 +48,14 @@ def test_train_command_with_s3_artifacts(prepared, s3_settings, s3_bucket, monke
     result = CliRunner().invoke(train_command, ["--step", "split", "--step", "popular", "--no-progress",
                                                 "--prepared", str(prepared), "--artifacts", location])
     assert result.exit_code == 0, result.output
-    assert f"artifacts in {location}" in result.output
-    store = open_store(location, s3_settings)
+    runs = RunStore.open(location, s3_settings)
+    [run_id] = runs.run_ids()
+    assert f"artifacts in {location}/runs/{run_id}" in result.output
+    assert "CURRENT not switched" in result.output  # two steps do not make a servable run
+    store = runs.run(run_id)
     assert store.read_json("split.json")["split_date"].startswith("2022-12-20")
     assert store.read_parquet("top_popular.parquet").height > 0
+    assert runs.current() is None
 
 
 def test_train_command_with_an_unreachable_endpoint_is_one_line(prepared, s3_settings, monkeypatch):
@@ -62,7 +67,7 @@ def test_train_command_with_an_unreachable_endpoint_is_one_line(prepared, s3_set
                                                 str(prepared), "--artifacts", "s3://bucket/run"])
     assert result.exit_code == 1
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
-    expected = f"s3://bucket/run/manifest.json: cannot reach the S3 endpoint http://127.0.0.1:{port}"
+    expected = f"s3://bucket/run/CURRENT: cannot reach the S3 endpoint http://127.0.0.1:{port}"
     assert expected in result.output
 
 

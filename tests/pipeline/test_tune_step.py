@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from musicrec.pipeline.cli import train_command
 from musicrec.pipeline.runner import configured_params, run_pipeline
 from musicrec.storage.artifacts import LocalArtifactStore
+from musicrec.storage.runs import RunStore
 from tests.models.test_tuning import _listens, _settings, _without_seconds
 
 from .conftest import write_prepared
@@ -67,7 +68,10 @@ def test_no_tune_uses_the_defaults(tmp_path):
                                                 str(tmp_path / "prepared"), "--artifacts",
                                                 str(tmp_path / "artifacts")])
     assert result.exit_code == 0, result.output
-    store = LocalArtifactStore(tmp_path / "artifacts")
+    # the flat artifacts of _run are copied into a new run, whose steps are redone there
+    runs = RunStore.open(tmp_path / "artifacts", _settings(**SETTINGS))
+    [run_id] = runs.run_ids()
+    store = runs.run(run_id)
     assert "--no-tune" in store.read_json("tuning.json")["skipped"]
     manifest = store.read_json("manifest.json")
     assert manifest["params"]["als"]["factors"] == 64  # config.ini says auto; off: the default

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from musicrec.config import Settings, load_settings
-from musicrec.services.common import health, metrics
+from musicrec.services.common import health, metrics, reload
 from musicrec.services.common.errors import error_body
 from musicrec.services.common.handlers import install_exception_handlers
 from musicrec.services.common.health import ReadinessCheck
@@ -34,13 +34,15 @@ def build_app(
     lifespan: Lifespan | None = None,
     routers: tuple[APIRouter, ...] = (),
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    reloadable: bool = False,
 ) -> FastAPI:
     """A FastAPI app with settings, error envelope, ``/``, ``/health``, ``/ready`` and ``/metrics``.
 
     ``settings`` defaults to :func:`~musicrec.config.load_settings` called now (not at import).
     ``service`` is the metrics label (``events``); ``title`` is the human name used by ``GET /``.
     ``lifespan`` opens the service's artifacts or storage; ``readiness_checks`` are ``async def
-    check(app) -> str`` callables run by ``GET /ready``.
+    check(app) -> str`` callables run by ``GET /ready``. ``reloadable``: the service serves a model
+    that :mod:`~musicrec.services.common.reload` swaps (``X-Model-Version``, ``POST /admin/reload``).
     """
     settings = settings if settings is not None else load_settings()
     setup_logging(settings.serving.log_level)
@@ -52,7 +54,10 @@ def build_app(
     app.state.settings = settings
     app.state.metrics = metrics.ServiceMetrics(service)
     app.state.readiness_checks = dict(readiness_checks or {})
+    app.state.ready_extras = {}
     install_exception_handlers(app)
+    if reloadable:
+        reload.add_version_header(app)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
 
     for router in routers:
@@ -63,7 +68,7 @@ def build_app(
     async def root() -> dict[str, str]:
         return {"message": message}
 
-    for router in (health.router, metrics.router):
+    for router in (health.router, metrics.router, *((reload.router,) if reloadable else ())):
         add_routes(app, router, tags=["health"])
     # Routes are tried in order: the service's own first, the docs pages last.
     app.router.routes[:] = [r for r in app.router.routes if r not in docs_routes] + docs_routes

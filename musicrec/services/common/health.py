@@ -3,7 +3,8 @@
 A readiness check is ``async def check(app) -> str``: it returns a short detail when fine and raises
 any exception when not (the exception's text becomes the detail). Each check gets
 ``settings.serving.timeout_s`` seconds. ``/ready`` answers 200 ``{"status": "ready", "checks": {...}}``
-or 503 with the error envelope (key ``not_ready``) plus the same ``checks``.
+or 503 with the error envelope (key ``not_ready``) plus the same ``checks``. A service may add sections
+to both (``app.state.ready_extras``: name -> a function returning a JSON-able value), e.g. ``model``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ async def ready(request: Request) -> JSONResponse:
     app = request.app
     checks = await run_checks(app, app.state.readiness_checks, app.state.settings.serving.timeout_s)
     failed = [f"{name}: {result['detail']}" for name, result in checks.items() if not result["ok"]]
+    extras = {name: describe() for name, describe in app.state.ready_extras.items()}
     if failed:
         body = error_body("not_ready", "not ready: " + "; ".join(failed))
-        return JSONResponse({**body, "checks": checks}, status_code=503)
-    return JSONResponse({"status": "ready", "checks": checks})
+        return JSONResponse({**body, "checks": checks, **extras}, status_code=503)
+    return JSONResponse({"status": "ready", "checks": checks, **extras})

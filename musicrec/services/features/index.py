@@ -48,6 +48,7 @@ class SimilarIndex:
         self.offsets = _narrow(offsets)
         self.neighbours = neighbours
         self.scores = scores
+        self.run_id = "none"  # the training run it was read from (the X-Model-Version header)
 
     @classmethod
     def build(cls, item_1, item_2, score) -> SimilarIndex:

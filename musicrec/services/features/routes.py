@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from musicrec.services.common import K10, ItemId, NotReady, SettingsDep, check_k
 from musicrec.services.common.errors import InvalidParameter
 from musicrec.services.common.fastpath import ITEM_ID, FastRoute, fast_path, id_list, k_param
+from musicrec.services.common.reload import HEADER
 from musicrec.services.common.validation import MAX_ID
 from musicrec.services.features.index import SimilarIndex
 
@@ -23,7 +24,9 @@ async def get_similar_index(request: Request) -> SimilarIndex:
     """The index loaded by the lifespan; 503 ``not_ready`` (with the reason) when it did not load."""
     index = getattr(request.app.state, "similar_index", None)
     if index is None:
-        reason = getattr(request.app.state, "similar_error", None) or "similar items are not loaded"
+        reloader = getattr(request.app.state, "reloader", None)
+        reason = ((reloader and reloader.last_error) or getattr(request.app.state, "similar_error", None)
+                  or "similar items are not loaded")
         raise NotReady(reason)
     return index
 
@@ -66,16 +69,17 @@ def _count(app: FastAPI, hits: int, misses: int) -> None:
     counter.labels("miss").inc(misses)
 
 
-def _json(content: Any) -> Response:
+def _json(content: Any, index: SimilarIndex) -> Response:
     """The bytes FastAPI sends for the response model: pydantic's JSON (its float format, e.g. 0.000099,
-    is not orjson's 9.9e-5)."""
-    return Response(pydantic_core.to_json(content), media_type="application/json")
+    is not orjson's 9.9e-5); ``X-Model-Version`` names the run of the index the answer came from."""
+    return Response(pydantic_core.to_json(content), media_type="application/json",
+                    headers={HEADER: index.run_id})
 
 
 def _similar(app: FastAPI, index: SimilarIndex, item_id: int, k: int) -> Response:
     ids, scores = index.lookup(item_id, k)
     _count(app, hits=int(bool(ids)), misses=int(not ids))
-    return _json({"item_id_2": ids, "score": scores})
+    return _json({"item_id_2": ids, "score": scores}, index)
 
 
 async def _batch(app: FastAPI, index: SimilarIndex, item_ids: list[int], k: int) -> Response:
@@ -85,7 +89,7 @@ async def _batch(app: FastAPI, index: SimilarIndex, item_ids: list[int], k: int)
         items = await run_in_threadpool(_lookup_all, index, item_ids, k)
     hits = sum(1 for entry in items.values() if entry["item_id_2"])
     _count(app, hits=hits, misses=len(items) - hits)
-    return _json({"items": items})
+    return _json({"items": items}, index)
 
 
 async def _answer_similar(app: FastAPI, item_id: int, k: int) -> Response | None:

@@ -12,6 +12,8 @@ counted in ``musicrec_degraded_answers_total``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,19 +28,38 @@ from musicrec.config import Settings
 from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
 from musicrec.services.common.fastpath import EXPLAIN, USER_ID, FastRoute, fast_path, k_param
 from musicrec.services.common.memory import use_system_allocator
+from musicrec.services.common.reload import HEADER, Reloader, install_reloader, start_reloading
 from musicrec.services.recommendations import recommender
 from musicrec.services.recommendations.artifacts import (
     BLEND_FILE,
-    ArtifactsError,
     RecommendationArtifacts,
     load_artifacts,
 )
 from musicrec.services.recommendations.neighbours import open_direct
+from musicrec.storage.runs import Resolved
 
 log = logging.getLogger(__name__)
 
 # No retries towards the neighbours: the request has a latency budget, and a failure degrades anyway.
 NEIGHBOUR_RETRIES = 0
+
+
+def _load(settings: Settings, resolved: Resolved) -> RecommendationArtifacts:
+    artifacts = load_artifacts(resolved.location, settings)
+    return dataclasses.replace(artifacts, run_id=resolved.run_id)
+
+
+def _install(app: FastAPI, artifacts: RecommendationArtifacts, resolved: Resolved) -> None:
+    """The swap: one reference; a request in flight keeps the object it read."""
+    app.state.artifacts = artifacts
+    app.state.artifacts_error = None
+    settings: Settings = app.state.settings
+    rule = recommender.describe_blend(settings.serving.blend, artifacts)
+    if settings.serving.blend == "learned" and artifacts.weights is None:
+        log.warning("/recommendations blend: %s; `python -m musicrec train` writes %s for the learned one",
+                    rule, BLEND_FILE)
+    else:
+        log.info("/recommendations blend: %s", rule)
 
 
 @asynccontextmanager
@@ -47,19 +68,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.artifacts = None
     app.state.artifacts_error = "artifacts are loading"
     use_system_allocator()
-    try:
-        app.state.artifacts = await asyncio.to_thread(load_artifacts, settings.paths.artifacts_dir, settings)
-        app.state.artifacts_error = None
-        rule = recommender.describe_blend(settings.serving.blend, app.state.artifacts)
-        if settings.serving.blend == "learned" and app.state.artifacts.weights is None:
-            log.warning("/recommendations blend: %s; `python -m musicrec train` writes %s for the learned "
-                        "one", rule, BLEND_FILE)
-        else:
-            log.info("/recommendations blend: %s", rule)
-    except ArtifactsError as exc:
-        # Keep running: /health answers, /ready and every recommendation say what is missing.
-        app.state.artifacts_error = str(exc)
-        log.error("recommendations service has no artifacts: %s", exc)
+    reloader = Reloader(app, "recommendations", functools.partial(_load, settings),
+                        functools.partial(_install, app))
+    install_reloader(app, reloader)
+    # Keep running when the first load fails: /health answers, /ready and every recommendation say what
+    # is missing, and the poller loads the run once it is there.
+    poller = await start_reloading(app)
     if settings.serving.neighbours == "direct":
         app.state.events_client, app.state.features_client = await asyncio.to_thread(open_direct, settings)
         log.info("neighbours in process: %s; %s", app.state.events_client.base_url,
@@ -72,14 +86,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        poller.cancel()
         await app.state.events_client.aclose()
         await app.state.features_client.aclose()
+
+
+def _load_error(app: FastAPI) -> str:
+    reloader = getattr(app.state, "reloader", None)
+    return (reloader.last_error if reloader is not None else None) or app.state.artifacts_error
 
 
 async def get_artifacts(request: Request) -> RecommendationArtifacts:
     artifacts = request.app.state.artifacts
     if artifacts is None:
-        raise NotReady(f"recommendations are not available: {request.app.state.artifacts_error}")
+        raise NotReady(f"recommendations are not available: {_load_error(request.app)}")
     return artifacts
 
 
@@ -103,9 +123,11 @@ Explain = Annotated[bool, Query(description="add `explanations`, one per recomme
 router = APIRouter(route_class=FastRoute)
 
 
-def _respond(app: FastAPI, endpoint: str, answer: recommender.Answer) -> Response:
+def _respond(app: FastAPI, endpoint: str, answer: recommender.Answer,
+             artifacts: RecommendationArtifacts | None = None) -> Response:
     """The answer as JSON, serialised once: the bytes FastAPI would send for the ``Recommendations`` model
-    with ``None`` fields left out (so without ``explain=true`` the body is the original's)."""
+    with ``None`` fields left out (so without ``explain=true`` the body is the original's). The
+    ``X-Model-Version`` header names the run of ``artifacts``, the very object the answer came from."""
     if answer.degraded:
         app.state.metrics.counter(
             "degraded_answers", "answers computed without a failed neighbour service", ["endpoint", "reason"]
@@ -114,7 +136,8 @@ def _respond(app: FastAPI, endpoint: str, answer: recommender.Answer) -> Respons
                             "sources": answer.sources}
     if answer.explanations is not None:
         body["explanations"] = [_explanation(e) for e in answer.explanations]
-    return Response(orjson.dumps(body), media_type="application/json")
+    headers = {HEADER: artifacts.run_id} if artifacts is not None else None
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 def _explanation(explanation: Explanation) -> dict[str, Any]:
@@ -131,14 +154,15 @@ async def _answer_offline(app: FastAPI, user_id: int, k: int, explain: bool = Fa
     if artifacts is None:
         return None  # FastAPI's path raises not_ready
     max_per_artist = app.state.settings.serving.max_per_artist
-    return _respond(app, "offline", recommender.offline(artifacts, user_id, k, max_per_artist, explain))
+    answer = recommender.offline(artifacts, user_id, k, max_per_artist, explain)
+    return _respond(app, "offline", answer, artifacts)
 
 
 async def _answer_default(app: FastAPI, k: int, explain: bool = False) -> Response | None:
     artifacts: RecommendationArtifacts | None = app.state.artifacts
     if artifacts is None:
         return None
-    return _respond(app, "default", recommender.default(artifacts, k, explain))
+    return _respond(app, "default", recommender.default(artifacts, k, explain), artifacts)
 
 
 async def _answer_online(app: FastAPI, user_id: int, k: int, explain: bool = False) -> Response | None:
@@ -158,7 +182,7 @@ async def _answer_blended(app: FastAPI, user_id: int, k: int, explain: bool = Fa
                                             serving.online_history)
     weights = recommender.served_weights(serving.blend, artifacts)
     answer = recommender.blended(artifacts, user_id, result, k, weights, serving.max_per_artist, explain)
-    return _respond(app, "blended", answer)
+    return _respond(app, "blended", answer, artifacts)
 
 
 # The JSON is built by _respond; the model documents it (None fields are left out).
@@ -174,7 +198,7 @@ async def recommendations_offline(
     """The user's offline list backfilled with popular tracks; popular for a user without one; at most
     ``[serving] max_per_artist`` tracks of one artist (0: no cap)."""
     answer = recommender.offline(artifacts, user_id, k, settings.serving.max_per_artist, explain)
-    return _respond(request.app, "offline", answer)
+    return _respond(request.app, "offline", answer, artifacts)
 
 
 @router.post("/recommendations_default", **ROUTE)
@@ -183,7 +207,7 @@ async def recommendations_default(
     request: Request, artifacts: ArtifactsDep, k: K100, explain: Explain = False
 ) -> Response:
     """The ``k`` most popular tracks."""
-    return _respond(request.app, "default", recommender.default(artifacts, k, explain))
+    return _respond(request.app, "default", recommender.default(artifacts, k, explain), artifacts)
 
 
 @router.post("/recommendations_online", **ROUTE)
@@ -220,16 +244,16 @@ async def recommendations(
     serving = settings.serving
     weights = recommender.served_weights(serving.blend, artifacts)
     answer = recommender.blended(artifacts, user_id, result, k, weights, serving.max_per_artist, explain)
-    return _respond(request.app, "blended", answer)
+    return _respond(request.app, "blended", answer, artifacts)
 
 
 async def _artifacts_ready(app: FastAPI) -> str:
     artifacts: RecommendationArtifacts | None = app.state.artifacts
     if artifacts is None:
-        raise RuntimeError(app.state.artifacts_error)
+        raise RuntimeError(_load_error(app))
     blend_rule = recommender.describe_blend(app.state.settings.serving.blend, artifacts)
-    return (f"{artifacts.offline_file}: {len(artifacts.offline)} users; {len(artifacts.popular)} popular; "
-            f"blend: {blend_rule}")
+    return (f"run {artifacts.run_id}: {artifacts.offline_file}: {len(artifacts.offline)} users; "
+            f"{len(artifacts.popular)} popular; blend: {blend_rule}")
 
 
 def _neighbour_ready(attr: str):
@@ -255,6 +279,7 @@ def create_app(
         title="Recommendations service",
         lifespan=lifespan,
         routers=(router,),
+        reloadable=True,
         readiness_checks={
             "artifacts": _artifacts_ready,
             "events": _neighbour_ready("events_client"),

@@ -53,6 +53,7 @@ class RecommendationArtifacts:
     weights: FusionWeights | None = None  # blend.json; None: artifacts of a train before the learned blend
     artists: ItemArtists = field(default_factory=ItemArtists.empty)  # each track's first artist
     user_artists: UserItemIndex = field(default_factory=UserItemIndex.empty)  # top artists, best first
+    run_id: str = "none"  # the training run these come from (the X-Model-Version header)
 
     @cached_property
     def popular_list(self) -> list[int]:

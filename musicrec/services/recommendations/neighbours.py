@@ -20,6 +20,7 @@ from musicrec.services.features.index import SIMILAR_FILE, SimilarArtifactError,
 from musicrec.storage.artifacts import MissingArtifactError
 from musicrec.storage.events import EventStore, open_event_store
 from musicrec.storage.location import fetch_artifacts
+from musicrec.storage.runs import resolve_location
 from musicrec.storage.s3 import S3StoreError
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ def open_direct(settings: Settings) -> tuple[DirectEvents, DirectFeatures | Miss
     where = settings.events.redis_url if settings.events.backend == "redis" else settings.events.sqlite_path
     events = DirectEvents(store, f"{settings.events.backend} {where} (in process)")
     try:
-        directory = fetch_artifacts(settings.paths.artifacts_dir, settings, [(SIMILAR_FILE,)])
+        # the run current at start-up: direct mode does not follow a later switch (restart to pick it up)
+        directory = fetch_artifacts(resolve_location(settings.paths.artifacts_dir, settings).location,
+                                    settings, [(SIMILAR_FILE,)])
         path = directory / SIMILAR_FILE
         return events, DirectFeatures(SimilarIndex.from_parquet(path), path)
     except (SimilarArtifactError, MissingArtifactError, S3StoreError) as exc:

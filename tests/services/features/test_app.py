@@ -28,7 +28,7 @@ def test_root_and_ready(client):
     assert client.get("/").json() == {"message": "Features service is working"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["similar_items"] == {"ok": True, "detail": "2 items, 4 pairs"}
+    assert ready.json()["checks"]["similar_items"] == {"ok": True, "detail": "run flat: 2 items, 4 pairs"}
 
 
 def test_similar_items_best_first_and_k(client):

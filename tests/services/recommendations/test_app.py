@@ -242,7 +242,7 @@ def test_ready_reports_unreachable_neighbours(tmp_path, neighbours):
     assert ready.json()["error"]["key"] == "not_ready"
     assert checks["artifacts"] == {
         "ok": True,
-        "detail": "recommendations.parquet: 3 users; 6 popular; blend: alternate (blend.json not found: "
-                  "artifacts of an older train)",
+        "detail": "run flat: recommendations.parquet: 3 users; 6 popular; blend: alternate (blend.json not "
+                  "found: artifacts of an older train)",
     }
     assert checks["events"]["ok"] is False and checks["features"]["ok"] is False
