@@ -250,6 +250,16 @@ class Runs(Section):
     keep: int = Field(5, ge=0)
 
 
+class Supervisor(Section):
+    """How ``python -m musicrec serve`` restarts a service that exits after it was ready."""
+
+    backoff_s: float = Field(1.0, gt=0)  # the first restart's delay, doubled after each crash
+    max_backoff_s: float = Field(30.0, gt=0)
+    # it gives up (and stops everything, exit code 1) after max_crashes crashes of one service in window_s
+    max_crashes: int = Field(5, ge=1)
+    window_s: float = Field(60.0, gt=0)
+
+
 class S3(Section):
     """S3-compatible storage for ``s3://bucket/prefix`` artifact locations. Credentials are never read
     from here: boto3 takes them from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or its usual chain)."""
@@ -284,6 +294,7 @@ class Settings(BaseSettings):
     events: Events = Events()
     serving: Serving = Serving()
     runs: Runs = Runs()
+    supervisor: Supervisor = Supervisor()
     s3: S3 = S3()
 
     @classmethod

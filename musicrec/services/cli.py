@@ -1,5 +1,8 @@
 """``python -m musicrec serve``: the three services as uvicorn processes, until Ctrl-C.
 
+A service that fails at start-up stops everything (a configuration error); one that exits after it was
+ready is restarted by :mod:`musicrec.services.supervisor` while the others keep serving.
+
 Ports come from ``[urls]``; each service is started with ``uvicorn --factory`` on its ``create_app`` so
 settings (``config.ini`` and ``MUSICREC_*``) are read by the children exactly as by
 ``uvicorn recommendations_service:app``. Each child runs in its own process group: on Ctrl-C or SIGTERM
@@ -26,6 +29,7 @@ import httpx
 
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
+from musicrec.services.supervisor import Supervisor, answers_ready
 from musicrec.storage.location import is_s3, normalize_location, open_store
 from musicrec.storage.runs import local_run_dir, resolve_location
 from musicrec.storage.s3 import S3StoreError
@@ -206,7 +210,11 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="print one line per request")
 def serve_command(workers: int, timeout_s: float, access_log: bool) -> None:
-    """Run the events, features and recommendations services until Ctrl-C."""
+    """Run the events, features and recommendations services until Ctrl-C.
+
+    A service that exits after it was ready is restarted with backoff ([supervisor]); one that fails at
+    start-up stops them all.
+    """
     settings = load_settings()
     check_artifacts(settings.paths.artifacts_dir, settings)
     services = services_of(settings)
@@ -221,15 +229,13 @@ def serve_command(workers: int, timeout_s: float, access_log: bool) -> None:
             click.echo(f"{service.name:>15} service ready at {service.url}")
         click.echo("\nTry (in another terminal):\n  " + "\n  ".join(examples(settings)))
         click.echo("\nPress Ctrl-C to stop the three services.")
-        while True:
-            for service in services:
-                assert service.process is not None
-                if service.process.poll() is not None:
-                    raise click.ClickException(
-                        f"the {service.name} service exited with code {service.process.returncode}; "
-                        "stopping the others"
-                    )
-            time.sleep(0.5)
+        # From here an exit is a crash: restarted with backoff (a failure at start-up above stopped all)
+        Supervisor(
+            services, settings.supervisor,
+            start=functools.partial(start, workers=workers, access_log=access_log),
+            kill=functools.partial(_signal_group, sig=signal.SIGKILL),
+            ready=lambda service: answers_ready(service.url, NEIGHBOUR_CHECKS), timeout_s=timeout_s,
+        ).run()
     except KeyboardInterrupt:
         click.echo("\nstopping the services ...")
     finally:

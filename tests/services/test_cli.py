@@ -41,12 +41,15 @@ def ports() -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def _serve(tmp_path: Path, ports: dict[str, int]) -> Iterator[subprocess.Popen]:
-    """``python -m musicrec serve`` over tiny artifacts; whatever the test did, nothing outlives it."""
+def _serve(tmp_path: Path, ports: dict[str, int], extra_env: dict[str, str] | None = None,
+           args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
+    """``python -m musicrec serve`` over tiny artifacts; whatever the test did, nothing outlives it.
+    Its stderr (the services' logs and the supervisor's lines) goes to ``tmp_path / "serve.err"``."""
     write_artifacts(tmp_path / "artifacts")
-    env = {**os.environ, **_env(tmp_path, ports)}
-    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {**os.environ, **_env(tmp_path, ports), **(extra_env or {})}
+    stderr = open(tmp_path / "serve.err", "w")  # noqa: SIM115 - closed with the process below
+    process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve", *args], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         yield process
     finally:
@@ -59,6 +62,7 @@ def _serve(tmp_path: Path, ports: dict[str, int]) -> Iterator[subprocess.Popen]:
         for service in _services_on(ports):
             with contextlib.suppress(psutil.NoSuchProcess):
                 service.kill()
+        stderr.close()
 
 
 def test_missing_artifacts_is_a_clear_error(tmp_path, ports):
@@ -164,3 +168,114 @@ def test_broken_artifact_fails_fast_and_stops_the_others(tmp_path, ports):
     assert "the recommendations service at" in done.stderr
     assert "top_popular.parquet: missing column(s) ['rank']" in done.stderr
     assert _services_on(ports) == []
+
+
+def _wait_for_line(process: subprocess.Popen, text: str, timeout_s: float = 90) -> str:
+    lines = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return "".join(lines)
+    raise AssertionError(f"{text!r} not printed: {''.join(lines)}")
+
+
+def _master(ports: dict[str, int], name: str) -> psutil.Process:
+    """The uvicorn master process of one service (the one `serve` started)."""
+    found = _services_on({name: ports[name]})
+    pids = {p.pid for p in found}
+    masters = [p for p in found if p.ppid() not in pids]
+    assert len(masters) == 1, found
+    return masters[0]
+
+
+FAST_RESTART = {"MUSICREC_SUPERVISOR__BACKOFF_S": "0.5", "MUSICREC_SUPERVISOR__WINDOW_S": "120"}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_killed_service_is_restarted_while_the_others_answer(tmp_path, ports):
+    with _serve(tmp_path, ports, FAST_RESTART) as process:
+        _wait_for_line(process, "Press Ctrl-C")
+        events = _master(ports, "events")
+        events.kill()  # kill -9: no clean-up in the service
+        failures, answered = [], 0
+        back = False
+        deadline = time.monotonic() + 60
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() < deadline and not back:
+                for name, path, params in (("recommendations", "/recommendations", {"user_id": 1, "k": 5}),
+                                           ("features", "/similar_items", {"item_id": 500})):
+                    answer = client.post(f"http://127.0.0.1:{ports[name]}{path}", params=params)
+                    answered += 1
+                    if answer.status_code != 200:
+                        failures.append((name, answer.status_code))
+                with contextlib.suppress(httpx.HTTPError):
+                    back = client.get(f"http://127.0.0.1:{ports['events']}/ready").status_code == 200
+                time.sleep(0.05)
+            assert back, (tmp_path / "serve.err").read_text()[-3000:]
+            assert failures == [] and answered > 4
+            events_url = f"http://127.0.0.1:{ports['events']}"
+            put = client.post(f"{events_url}/put", params={"user_id": 1, "item_id": 500})
+            assert put.json() == {"result": "ok"}
+        assert _master(ports, "events").pid != events.pid
+        assert process.poll() is None  # serve itself kept running
+        deadline = time.monotonic() + 10  # the supervisor looks every 0.2 s; the test may have seen it first
+        while "the events service is back" not in (tmp_path / "serve.err").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        err = (tmp_path / "serve.err").read_text()
+        assert "supervisor: the events service exited with code -9 (crash 1 of at most 4 within 120 s)" in err
+        assert "supervisor: restarting the events service (restart #1)" in err
+        assert "supervisor: the events service is back at" in err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_serve_gives_up_after_too_many_crashes_and_says_so(tmp_path, ports):
+    env = {**FAST_RESTART, "MUSICREC_SUPERVISOR__MAX_CRASHES": "2"}
+    with _serve(tmp_path, ports, env) as process:
+        _wait_for_line(process, "Press Ctrl-C")
+        _master(ports, "features").kill()
+        deadline = time.monotonic() + 60
+        while "the features service is back" not in (tmp_path / "serve.err").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "serve.err").read_text()[-3000:]
+            time.sleep(0.1)
+        _master(ports, "features").kill()
+        assert process.wait(60) == 1
+        err = (tmp_path / "serve.err").read_text()
+        limit = "2 crashes within 120 s ([supervisor] max_crashes = 2)"
+        assert f"the features service exited with code -9: {limit}" in err
+        assert "giving up: stopping the others" in err
+        deadline = time.monotonic() + 10
+        while _services_on(ports) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _services_on(ports) == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_with_two_workers_a_killed_worker_is_replaced(tmp_path, ports):
+    with _serve(tmp_path, ports, args=("--workers", "2")) as process:
+        _wait_for_line(process, "Press Ctrl-C")
+        master = _master(ports, "recommendations")
+        workers = master.children()
+        assert len(workers) >= 2
+        workers[0].kill()
+        url = f"http://127.0.0.1:{ports['recommendations']}"
+        deadline = time.monotonic() + 60
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() < deadline:
+                answer = client.post(f"{url}/recommendations_offline", params={"user_id": 1, "k": 2})
+                assert answer.status_code == 200 and answer.json()["recs"] == [101, 102]
+                alive = [w for w in master.children()
+                         if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+                if len(alive) >= 2 and workers[0].pid not in {w.pid for w in alive}:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("uvicorn did not replace the killed worker")
+        assert _master(ports, "recommendations").pid == master.pid  # uvicorn's business, not a restart
