@@ -218,6 +218,10 @@ class Events(Section):
     token: str = ""  # empty: /put needs no bearer token
     # Redis socket timeout and SQLite busy timeout: past it a request answers 503 storage_unavailable.
     timeout_s: float = Field(2.0, gt=0)
+    # SQLite PRAGMA synchronous (WAL mode). FULL: an acknowledged put survives a power loss (the WAL is
+    # fsynced at each commit); NORMAL: it survives a crash of the process, not of the OS; see
+    # docs/deployment.md for what each costs per write
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
 
 
 class Serving(Section):

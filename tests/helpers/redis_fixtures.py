@@ -48,3 +48,11 @@ def redis_server():
     """A private redis-server that the test may stop to simulate an outage."""
     with RedisServer(_binary_or_skip()) as server:
         yield server
+
+
+@pytest.fixture
+def durable_redis_server():
+    """A private redis-server with appendonly yes and appendfsync always, which the test may kill and
+    start again (the append-only file is replayed)."""
+    with RedisServer(_binary_or_skip(), durable=True) as server:
+        yield server

@@ -174,12 +174,14 @@ def redis_server_binary() -> str | None:
 
 
 class RedisServer(ManagedProcess):
-    """A private ``redis-server`` on a free port, no persistence; ``url`` is ``redis://127.0.0.1:<port>/0``."""
+    """A private ``redis-server`` on a free port; ``url`` is ``redis://127.0.0.1:<port>/0``. No persistence,
+    or with ``durable`` an append-only file fsynced at every write (``start`` after ``kill`` replays it)."""
 
     name = "redis"
 
-    def __init__(self, binary: str | None = None, port: int | None = None) -> None:
+    def __init__(self, binary: str | None = None, port: int | None = None, durable: bool = False) -> None:
         super().__init__()
+        self.durable = durable  # appendonly yes + appendfsync always: restarts keep every acknowledged write
         found = binary or redis_server_binary()
         if found is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
@@ -189,8 +191,10 @@ class RedisServer(ManagedProcess):
 
     def start(self) -> RedisServer:
         """Start the server and block until it answers PING."""
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else [
+            "--appendonly", "no"]
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._tmp),
-                "--save", "", "--appendonly", "no", "--daemonize", "no"]
+                "--save", "", *persistence, "--daemonize", "no"]
         self._spawn(argv, None, self._tmp)
         self._wait_until(self._answers_ping, 10.0)
         return self

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from musicrec.config import Settings
 from musicrec.services.common import StorageUnavailable, build_app
 from musicrec.services.events.routes import router
-from musicrec.storage.events import open_event_store
+from musicrec.storage.events import RedisEventStore, open_event_store
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         log.info("events: storage %s, keeping %d events per user", await store.ping(),
                  settings.events.max_events_per_user)
+        if isinstance(store, RedisEventStore):
+            for risk in await store.persistence_risks():
+                log.warning("events: Redis persistence: %s", risk)
     except StorageUnavailable as exc:
         log.error("events: %s; requests answer 503 until it is reachable", exc)
     try:

@@ -32,4 +32,4 @@ def open_event_store(config: Events) -> EventStore:
     limits = {"max_events": config.max_events_per_user, "timeout_s": config.timeout_s}
     if config.backend == "redis":
         return RedisEventStore(config.redis_url, **limits)
-    return SqliteEventStore(config.sqlite_path, **limits)
+    return SqliteEventStore(config.sqlite_path, synchronous=config.sqlite_synchronous, **limits)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from musicrec.services.common.errors import StorageUnavailable
 
@@ -76,7 +76,54 @@ class RedisEventStore:
             raise self._unavailable(exc) from exc
         return f"redis {self._safe_url()}"
 
+    async def persistence_risks(self) -> list[str]:
+        """What the server's persistence settings can lose of acknowledged puts, one sentence each with
+        the setting to change (empty: nothing). Raises :class:`StorageUnavailable` when unreachable;
+        a server that refuses ``CONFIG GET`` (managed Redis) gives one sentence saying it was not checked.
+        """
+        try:
+            config = await self._redis.config_get("appendonly")
+            config.update(await self._redis.config_get("appendfsync"))
+            config.update(await self._redis.config_get("save"))
+        except ResponseError as exc:
+            return [f"persistence not checked (CONFIG GET refused: {exc}); make sure the server runs with "
+                    "appendonly yes, or acknowledged puts can be lost when it restarts"]
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return persistence_risks({_text(k): _text(v) for k, v in config.items()})
+
     async def close(self) -> None:
         # The pool was passed in, so the client does not own it: close both.
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def persistence_risks(config: dict[str, str]) -> list[str]:
+    """What Redis persistence settings (``CONFIG GET`` answers) can lose of acknowledged writes.
+
+    >>> persistence_risks({"appendonly": "yes", "appendfsync": "always", "save": ""})
+    []
+    >>> persistence_risks({"appendonly": "no", "appendfsync": "everysec", "save": ""})[0][:62]
+    'appendonly no and no save points: a Redis restart loses every '
+    >>> persistence_risks({"appendonly": "yes", "appendfsync": "everysec", "save": "3600 1"})[0][:47]
+    'appendfsync everysec: a crash can lose about th'
+    """
+    risks = []
+    if config.get("appendonly") != "yes":
+        if not config.get("save", "").strip():
+            risks.append("appendonly no and no save points: a Redis restart loses every acknowledged put; "
+                         "set appendonly yes (CONFIG SET appendonly yes, and in redis.conf)")
+        else:
+            risks.append(f"appendonly no (RDB snapshots only, save {config['save']!r}): a Redis restart "
+                         "loses the puts acknowledged since the last snapshot; set appendonly yes")
+    elif config.get("appendfsync") == "everysec":
+        risks.append("appendfsync everysec: a crash can lose about the last second (at worst 2 s) of "
+                     "acknowledged puts; set appendfsync always to lose none")
+    elif config.get("appendfsync") == "no":
+        risks.append("appendfsync no: a crash of the machine can lose the puts the OS has not flushed yet "
+                     "(typically up to 30 s); set appendfsync always to lose none")
+    return risks

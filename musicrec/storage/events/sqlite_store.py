@@ -12,6 +12,9 @@ once one of them could wait past ``timeout_s`` although the writes take ~0.1 ms 
 handler is left for writers in other processes (other uvicorn workers). The whole wait, both locks
 together, is bounded by ``timeout_s``.
 
+``synchronous`` (``[events] sqlite_synchronous``, default FULL) decides what an acknowledged put survives:
+FULL and EXTRA a power loss, NORMAL a crash of the process only (docs/deployment.md has the cost).
+
 A put is one ``BEGIN IMMEDIATE`` transaction: replace the (user, item) row, so a repeated track moves
 to the front, then delete the user's rows beyond ``max_events``. Rows are ordered by the table's
 rowid, which grows with every insert, so "newest first" holds across processes.
@@ -33,6 +36,7 @@ from musicrec.services.common.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")  # PRAGMA synchronous values offered (OFF is never safe)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,7 +53,11 @@ CREATE INDEX IF NOT EXISTS events_user_id ON events (user_id, id);
 class SqliteEventStore:
     """:class:`~musicrec.storage.events.base.EventStore` in a SQLite file at ``path``."""
 
-    def __init__(self, path: Path | str, *, max_events: int = 10, timeout_s: float = 2.0) -> None:
+    def __init__(self, path: Path | str, *, max_events: int = 10, timeout_s: float = 2.0,
+                 synchronous: str = "FULL") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous: expected one of {', '.join(SYNCHRONOUS)}, found {synchronous!r}")
+        self.synchronous = synchronous
         self.path = Path(path)
         self.max_events = max_events
         self.timeout_s = timeout_s
@@ -76,8 +84,9 @@ class SqliteEventStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # WAL: FULL fsyncs the log at each commit (an acknowledged put survives a power loss); NORMAL
+            # only at checkpoints (it survives a crash of this process, not of the OS)
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.executescript(SCHEMA)
         except BaseException:
             conn.close()

@@ -1,1 +1,6 @@
-from tests.helpers.redis_fixtures import redis_server, redis_url, shared_redis_server  # noqa: F401
+from tests.helpers.redis_fixtures import (  # noqa: F401
+    durable_redis_server,
+    redis_server,
+    redis_url,
+    shared_redis_server,
+)
