@@ -5,7 +5,9 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
+from musicrec.config import load_settings
 from musicrec.services.common.testing import ServiceProcess, free_port
+from musicrec.storage.runs import RunStore
 from tests.services.recommendations.artifacts import write_artifacts
 
 
@@ -13,7 +15,12 @@ class Stack:
     """events, features and recommendations wired to each other through ``MUSICREC_URLS__*``."""
 
     def __init__(self, directory: Path, max_k: int = 1000) -> None:
-        self.artifacts_dir = write_artifacts(directory / "artifacts")
+        # the layout train writes: one run, made current (what the services and tests.ipynb follow)
+        self.artifacts_dir = directory / "artifacts"
+        runs = RunStore.open(self.artifacts_dir, load_settings())
+        self.run_id = runs.create()
+        write_artifacts(self.artifacts_dir / "runs" / self.run_id)
+        runs.switch(self.run_id)
         ports = {name: free_port() for name in ("recommendations", "features", "events")}
         self.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         self.env = {

@@ -38,6 +38,12 @@ def test_every_service_says_it_is_working_and_is_ready(stack):
     ready = httpx.get(f"{stack.urls['recommendations']}/ready")
     assert ready.status_code == 200, ready.text
     assert set(ready.json()["checks"]) == {"artifacts", "events", "features"}
+    # the stack's artifacts are one run made current, as train leaves them: every answer names it
+    assert ready.json()["model"]["version"] == stack.run_id
+    for name, path in (("recommendations", "/recommendations_default"),
+                       ("features", "/similar_items?item_id=500"), ("events", "/get?user_id=1")):
+        headers = post(stack.urls[name], path).headers
+        assert headers.get("X-Model-Version") == (stack.run_id if name != "events" else None), name
 
 
 def test_cold_user(stack):

@@ -87,3 +87,40 @@ def test_serve_checks_the_s3_location_before_starting(uploaded, s3_settings, s3_
         check_artifacts(f"s3://{s3_bucket}/nothing", s3_settings)
     with pytest.raises(ClickException, match="s3://no-such-bucket-here/p: bucket 'no-such-bucket-h"):
         check_artifacts("s3://no-such-bucket-here/p", s3_settings)
+
+
+def test_services_follow_the_current_run_on_s3(s3_settings, s3_bucket, tmp_path):
+    """Runs on S3: each service downloads the current run into a cache directory of its own and
+    reloads when CURRENT (one object) names another run."""
+    from musicrec.services.recommendations.app import create_app as create_recommendations_app
+    from musicrec.storage.runs import RunStore
+    from tests.helpers.runs import write_run_files
+
+    location = f"s3://{s3_bucket}/models"
+    runs = RunStore.open(location, s3_settings)
+    ids = []
+    for base in (1000, 2000):
+        run_id = runs.create()
+        for path in write_run_files(tmp_path / str(base), base).iterdir():
+            runs.run(run_id).copy_file(path, path.name)
+        ids.append(run_id)
+    runs.switch(ids[0])
+    settings = s3_settings.model_copy(update={
+        "paths": s3_settings.paths.model_copy(update={"artifacts_dir": location}),
+        "serving": s3_settings.serving.model_copy(update={"reload_interval_s": 0, "admin_token": "t"})})
+    check_artifacts(location, settings)  # serve's check follows CURRENT too
+    auth = {"Authorization": "Bearer t"}
+    with (TestClient(create_features_app(settings)) as features,
+          TestClient(create_recommendations_app(settings)) as recommendations):
+        similar = features.post("/similar_items?item_id=1001&k=2")
+        assert similar.headers["X-Model-Version"] == ids[0] and similar.json()["item_id_2"] == [1002, 1003]
+        offline = recommendations.post("/recommendations_offline?user_id=1&k=2")
+        assert offline.headers["X-Model-Version"] == ids[0] and offline.json()["recs"] == [1001, 1002]
+        runs.switch(ids[1])
+        for client in (features, recommendations):
+            assert client.post("/admin/reload", headers=auth).json()["version"] == ids[1]
+        assert features.post("/similar_items?item_id=2001&k=2").json()["item_id_2"] == [2002, 2003]
+        offline = recommendations.post("/recommendations_offline?user_id=1&k=2")
+        assert offline.headers["X-Model-Version"] == ids[1] and offline.json()["recs"] == [2001, 2002]
+    cache = settings.s3.cache_dir / s3_bucket / "models" / "runs"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(ids)  # one cache directory per run
