@@ -4,6 +4,7 @@ against a bare FastAPI endpoint measured in the same run.
     .venv/bin/python -m bench.serve --scale full --workdir data/bench/serve   # 661,812 users x 50, 1M x 10
     .venv/bin/python -m bench.serve --users 20000 --items 20000 --requests 2000 --concurrency 1 16
     .venv/bin/python -m bench.serve --artifacts artifacts          # on trained artifacts instead
+    .venv/bin/python -m bench.serve --service-workers 2 --events-backend redis --only /recommendations
 
 Starts events, features and recommendations (one uvicorn worker each, no access log, as ``musicrec
 serve``) over ``--artifacts`` or over synthetic artifacts shaped like the pipeline's, plus
@@ -12,6 +13,10 @@ the sampled users 3 online events; then, for each endpoint and each ``--concurre
 ``--requests`` requests over keep-alive connections and prints req/s, its ratio to the bare endpoint's
 at the same level (measured before and after the endpoints; the mean is the reference), p50/p95/p99
 and errors, and each service's RSS after start and after the run.
+
+``--service-workers N`` runs N uvicorn workers for each of the three services (``--workers``: the
+recommendations service only); ``--events-backend redis`` starts a private ``redis-server`` (no
+persistence) for the events service; ``--only PATH`` measures that endpoint alone.
 
 ``--answers FILE`` checks that the services answer as before: the first run writes the exact bytes
 of a fixed sample of answers (each endpoint, ``explain=true``, error envelopes) to FILE, later runs
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -39,7 +45,7 @@ import pyarrow.parquet as pq
 
 from bench.machine import describe
 from musicrec.client.samples import pick_examples
-from musicrec.services.common.testing import ServiceProcess, free_port
+from musicrec.services.common.testing import RedisServer, ServiceProcess, free_port
 
 # the real size: users with a personal list x 50 recommendations, tracks x 10 similar
 SCALES = {"full": (661_812, 1_000_000)}
@@ -232,6 +238,10 @@ def main() -> None:
                         help="uvicorn workers of the recommendations service")
     parser.add_argument("--neighbours", choices=["http", "direct"], default="http",
                         help="[serving] neighbours of the recommendations service")
+    parser.add_argument("--service-workers", type=int,
+                        help="uvicorn workers of each of the three services (overrides --workers)")
+    parser.add_argument("--events-backend", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--only", metavar="PATH", help="measure this endpoint only, e.g. /recommendations")
     args = parser.parse_args()
     users, items = SCALES[args.scale] if args.scale else (args.users, args.items)
     print(describe(), flush=True)
@@ -245,19 +255,28 @@ def main() -> None:
         else:
             artifacts = synthetic_artifacts(tmp_dir / "artifacts", users, items)
         print(f"artifacts: {artifacts} ({time.perf_counter() - started:.1f} s)", flush=True)
-        differ = run(artifacts, tmp_dir, args.requests, args.concurrency, args.answers, args.workers,
-                     args.neighbours)
+        workers = {"recommendations": args.service_workers or args.workers,
+                   "features": args.service_workers or 1, "events": args.service_workers or 1}
+        with contextlib.ExitStack() as stack:
+            redis_url = (stack.enter_context(RedisServer()).url if args.events_backend == "redis" else None)
+            print(f"workers per service: {workers}; events backend: {args.events_backend}", flush=True)
+            differ = run(artifacts, tmp_dir, args.requests, args.concurrency, args.answers, workers,
+                         args.neighbours, redis_url, args.only)
     print(describe())
     if differ:
         sys.exit(f"{differ} answers differ from {args.answers}")
 
 
 def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers: Path | None,
-        workers: int = 1, neighbours: str = "http") -> int:
+        workers: dict[str, int] | int = 1, neighbours: str = "http", redis_url: str | None = None,
+        only: str | None = None) -> int:
+    if isinstance(workers, int):
+        workers = {"recommendations": workers, "features": 1, "events": 1}
     ports = {name: free_port() for name in ("recommendations", "features", "events", "bare")}
     env = {
         "MUSICREC_PATHS__ARTIFACTS_DIR": str(artifacts.resolve()),
-        "MUSICREC_EVENTS__BACKEND": "sqlite",
+        "MUSICREC_EVENTS__BACKEND": "redis" if redis_url else "sqlite",
+        "MUSICREC_EVENTS__REDIS_URL": redis_url or "redis://127.0.0.1:6379/0",
         "MUSICREC_EVENTS__SQLITE_PATH": str(tmp / "events.sqlite3"),
         "MUSICREC_SERVING__LOG_LEVEL": "WARNING",
         "MUSICREC_SERVING__NEIGHBOURS": neighbours,
@@ -265,11 +284,12 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers:
             ("RECOMMENDATIONS_URL", "recommendations"), ("FEATURES_STORE_URL", "features"),
             ("EVENTS_STORE_URL", "events"))},
     }
-    with (ServiceProcess("events_service:app", env=env, port=ports["events"]) as events,
+    with (ServiceProcess("events_service:app", env=env, port=ports["events"],
+                         workers=workers["events"]) as events,
           ServiceProcess("features_service:app", env=env, port=ports["features"],
-                         startup_timeout_s=300) as features,
+                         startup_timeout_s=300, workers=workers["features"]) as features,
           ServiceProcess("recommendations_service:app", env=env, port=ports["recommendations"],
-                         startup_timeout_s=300, workers=workers) as recs,
+                         startup_timeout_s=300, workers=workers["recommendations"]) as recs,
           ServiceProcess("bench.bare:app", port=ports["bare"]) as bare):
         services = {"recommendations": recs, "features": features, "events": events, "bare": bare}
         print_rss("after start", services)
@@ -305,6 +325,8 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers:
             (recs.url, "/recommendations", "3 events", queries(online_users, 100)),
             (recs.url, "/recommendations", "no events", queries(sample[len(sample) // 2:], 100)),
         ]
+        if only:
+            cases = [case for case in cases if case[1] == only]
         reference = (bare.url, "/bare", "(reference)", [""] * n_requests)
         results: list[tuple[str, str, int, float, list[float], int]] = []
         processes = [psutil.Process(s.process.pid) for s in (recs, events, features, bare)]
