@@ -115,28 +115,18 @@ class Ranker(Section):
     l2_leaf_reg: float = Field(3.0, gt=0)  # CatBoost's leaf regularisation (its default is 3)
     ensemble: int = Field(5, ge=1)  # models fitted with different seeds and held-out users, scores averaged
     ensemble_max_rows: int = Field(200_000, ge=0)  # more training rows than this: one model
-    loss: Literal["Logloss", "YetiRank", "PairLogit"] = "Logloss"
     early_stopping_rounds: int = Field(50, ge=1)
-    # the trees start from log(share of recent listens: [popular] recent_days, or decayed with a 14-day
-    # half-life) and learn corrections; "none": from zero
-    prior: Literal["recent_share", "decayed_share", "none"] = "recent_share"
     threads: int = Field(2, ge=1)
     label_days: int = Field(7, ge=1)
     windows: int = Field(16, ge=1)  # most label windows stacked back in time (each refits ALS)
-    window_step_days: int = Field(0, ge=0)  # days between windows' ends; 0 = label_days (disjoint windows)
     min_train_groups: int = Field(3000, ge=1)  # earlier windows are added until this many user lists
     n_candidates: int = Field(100, ge=1)  # ALS candidates per user
     recent_candidates: int = Field(50, ge=0)  # recently popular tracks per user
-    popular_candidates: int = Field(0, ge=0)  # most played tracks of the whole history per user
     similar_candidates: int = Field(50, ge=0)  # tracks similar to the user's last listens
     last_listens: int = Field(5, ge=1)  # how many last listens "similar to recent" looks at
     negatives_per_positive: int = Field(20, ge=1)
     max_train_users: int = Field(20000, ge=10)  # users sampled (seeded) to train the ranker
     valid_fraction: float = Field(0.2, ge=0, lt=1)  # users held out for early stopping
-    refit_full: bool = False  # after early stopping, refit on all users with the chosen tree count
-    # row weights: "none", or "group" = every training list weighs the same in total (the metrics average
-    # over users; unweighted, a user with many label-window listens counts many times)
-    row_weight: Literal["none", "group", "sqrt"] = "none"
     n_recs: int = Field(50, ge=1)
     seed: int = 42
 

@@ -161,20 +161,6 @@ def test_label_days_too_long_is_a_clear_error(split):
         train_and_recommend(split.train, make_items(), load_settings(ranker={"label_days": 400}))
 
 
-@pytest.mark.parametrize("loss, prior, refit, extra", [
-    ("YetiRank", "none", False, {"row_weight": "group"}),
-    ("PairLogit", "recent_share", False, {}),
-    ("Logloss", "decayed_share", True, {}),
-    ("Logloss", "recent_share", False, {"row_weight": "sqrt", "popular_candidates": 5}),
-])
-def test_other_losses_and_priors_rank_too(split, loss, prior, refit, extra):
-    settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(update={
-        "loss": loss, "prior": prior, "refit_full": refit, **extra})})
-    recs = train_and_recommend(split.train, make_items(), settings)
-    assert recs.join(split.train, on=["user_id", "item_id"], how="semi").height == 0
-    assert recs.get_column("rank").max() == SETTINGS.ranker.n_recs
-
-
 def test_neighbour_recent_counts_what_taste_neighbours_play_now(split):
     history = label_split(split.train, SETTINGS.ranker.label_days).history
     als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
@@ -240,10 +226,10 @@ def test_recent_taste_and_new_since_last_features():
                           "genre_ids": [[1]] * 30 + [[2]] * features.TASTE_LAST + [[1], [2]]},
                          schema_overrides={"item_id": pl.Int32, "genre_ids": pl.List(pl.Int32)})
     pairs = pl.DataFrame({"user_id": [1, 1], "item_id": [8, 9], "als_rank": [1, 2],
-                          "recent_rank": [None, 1], "popular_rank": [None, None],
+                          "recent_rank": [None, 1],
                           "similar_score": [None, None]},
                          schema={"user_id": pl.Int32, "item_id": pl.Int32, "als_rank": pl.Int32,
-                                 "recent_rank": pl.Int32, "popular_rank": pl.Int32,
+                                 "recent_rank": pl.Int32,
                                  "similar_score": pl.Float32})
     als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
     until = datetime(2022, 1, 17)
@@ -264,42 +250,3 @@ def test_recent_taste_and_new_since_last_features():
     assert again.equals(out)
 
 
-def test_popular_candidates_add_the_most_played_unheard_tracks(split):
-    from musicrec.models.popular import top_popular
-    from musicrec.models.ranker import candidates as cand
-
-    history = label_split(split.train, SETTINGS.ranker.label_days).history
-    als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
-    until = history.get_column("started_at").max() + timedelta(days=1)
-    users = np.array([0, 45])
-    off = cand.generate(history, users, until, als, SETTINGS)
-    assert off.get_column("popular_rank").null_count() == off.height
-    settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(update={
-        "popular_candidates": 6})})
-    on = cand.generate(history, users, until, als, settings)
-    top = top_popular(history, 6).select(pl.col("item_id").cast(pl.Int32), pl.col("rank").alias("expected"))
-    heard = history.select(pl.col("user_id").cast(pl.Int32), pl.col("item_id").cast(pl.Int32)).unique()
-    wanted = (pl.DataFrame({"user_id": users.astype(np.int32)}).join(top, how="cross")
-              .join(heard, on=["user_id", "item_id"], how="anti"))
-    assert wanted.height > 0
-    got = on.join(wanted, on=["user_id", "item_id"], how="inner")
-    assert got.height == wanted.height  # every unheard top track is a candidate, with its rank
-    assert (got.get_column("popular_rank") == got.get_column("expected")).all()
-    assert on.join(heard, on=["user_id", "item_id"], how="semi").height == 0
-    assert on.filter(pl.col("popular_rank").is_not_null()).height == wanted.height
-
-
-@pytest.mark.parametrize("mode", ["none", "group", "sqrt"])
-def test_row_weights_make_every_list_weigh_alike(mode):
-    from musicrec.models.ranker.model import GROUP, CatBoostStage
-
-    frame = pl.DataFrame({GROUP: [1] * 8 + [2] * 2})
-    weights = CatBoostStage(SETTINGS.ranker.model_copy(update={"row_weight": mode}), FEATURES)._weights(frame)
-    if mode == "none":
-        assert weights is None
-        return
-    per_group = [weights[:8].sum(), weights[8:].sum()]
-    # group: each list sums to the same total; sqrt: totals grow with the square root of the list size
-    expected_ratio = 1.0 if mode == "group" else np.sqrt(8 / 2)
-    assert per_group[0] / per_group[1] == pytest.approx(expected_ratio)
-    assert np.all(weights[:8] == weights[0]) and weights[8] > weights[0]

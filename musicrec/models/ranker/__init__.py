@@ -44,21 +44,19 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
     and ``group`` (window x user: a user seen in two windows makes two ranking groups).
 
     Window ``j`` (0 = the latest) labels the listens of ``[until_j - label_days, until_j)`` with
-    ``until_j = end - j * step`` (``step`` = ``[ranker] window_step_days``, ``label_days`` when 0: disjoint
-    windows; a smaller step gives overlapping windows, i.e. more training lists from the same period)
-    and computes ALS, candidates and features on what precedes it. Windows are added back in time
-    (at most ``[ranker] windows``) until ``min_train_groups`` user lists are collected: one window is
-    plenty for a large dataset, a small one (MovieLens 100k) needs several.
+    ``until_j = end - j * label_days`` (disjoint windows) and computes ALS, candidates and features on
+    what precedes it. Windows are added back in time (at most ``[ranker] windows``) until
+    ``min_train_groups`` user lists are collected: one window is plenty for a large dataset, a small one
+    (MovieLens 100k) needs several.
     """
     cfg = settings.ranker
     end = period_end(train)
-    step = cfg.window_step_days or cfg.label_days
     frames = []
     groups = 0
     for j in range(cfg.windows):
         if groups >= cfg.min_train_groups:
             break  # enough (window, user) lists: earlier windows would only cost time
-        until = end - timedelta(days=j * step)
+        until = end - timedelta(days=j * cfg.label_days)
         try:
             split = label_split(train, cfg.label_days, until)
         except ValueError:

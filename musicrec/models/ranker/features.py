@@ -21,7 +21,7 @@ from musicrec.models.ranker.candidates import last_listens
 FEATURES = (
     # candidate stage
     "als_score", "als_rank", "recent_rank", "similar_score", "src_als", "src_recent", "src_similar",
-    "src_popular", "n_sources",
+    "n_sources",
     # track
     "item_share_log", "item_recent_share_log", "item_week_share_log", "item_trend", "item_age_days",
     "item_last_days", "item_decay3_log", "item_decay14_log",
@@ -321,9 +321,8 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
             pl.col("als_rank").is_not_null().cast(pl.Float32).alias("src_als"),
             pl.col("recent_rank").is_not_null().cast(pl.Float32).alias("src_recent"),
             pl.col("similar_score").is_not_null().cast(pl.Float32).alias("src_similar"),
-            pl.col("popular_rank").is_not_null().cast(pl.Float32).alias("src_popular"),
         )
-        .with_columns(pl.sum_horizontal("src_als", "src_recent", "src_similar", "src_popular")
+        .with_columns(pl.sum_horizontal("src_als", "src_recent", "src_similar")
                       .alias("n_sources"))
         .join(item_frame, on=C.Item, how="left")
         .join(user_frame, on=C.User, how="left")
