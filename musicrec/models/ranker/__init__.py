@@ -13,13 +13,14 @@ import json
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from musicrec.columns import Columns as C
-from musicrec.config import Settings
+from musicrec.config import Settings, load_settings
 from musicrec.models.als import AlsRecommender
 from musicrec.models.ranker import candidates as cand
 from musicrec.models.ranker import features as feat
@@ -34,7 +35,8 @@ from musicrec.models.ranker.model import CatBoostStage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_and_recommend", "train_and_recommend_with_info", "training_frame", "frame_key", "FEATURES"]
+__all__ = ["RankerRecommender", "train_and_recommend", "train_and_recommend_with_info", "training_frame",
+           "frame_key", "FEATURES"]
 FEATURES = feat.FEATURES
 _BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
 
@@ -92,8 +94,8 @@ def frame_key(settings: Settings) -> str:
 
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
                      settings: Settings, users: np.ndarray | None = None,
-                     als: AlsRecommender | None = None) -> pl.DataFrame:
-    """Rank every user's candidates, keep ``n_recs``: the final lists.
+                     als: AlsRecommender | None = None, n: int | None = None) -> pl.DataFrame:
+    """Rank every user's candidates, keep ``n`` (``[ranker] n_recs`` by default): the final lists.
 
     ``als`` is an ALS model fitted on exactly ``history`` with ``[als]`` (the pipeline's ALS step has
     one); without it ALS is refit here."""
@@ -119,10 +121,13 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
             pl.Series(C.Score, model.predict(frame)).cast(pl.Float32)))
         log.info("ranker inference: %d of %d users scored (%d candidate rows in this batch)",
                  min(start + _BATCH_USERS, len(users)), len(users), frame.height)
+    if not parts:
+        return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Score: pl.Float32,
+                                    C.Rank: pl.Int32})
     return (
         pl.concat(parts)
         .sort([C.User, C.Score, C.Item], descending=[False, True, False])
-        .group_by(C.User, maintain_order=True).head(settings.ranker.n_recs)
+        .group_by(C.User, maintain_order=True).head(settings.ranker.n_recs if n is None else n)
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank))
         .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32), C.Score, C.Rank)
     )
@@ -138,12 +143,10 @@ def train_and_recommend_with_info(
     instead of a refit. ``rows``: :func:`training_frame` of the same ``train`` and settings (the
     pipeline's tuning builds it), used instead of building it again."""
     start = time.perf_counter()
-    if rows is None:
-        rows = training_frame(train, items, settings)
-    model = CatBoostStage(settings.ranker, FEATURES).fit(rows)
+    model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
-    recs = score_candidates(model, train, items, settings, als=als)
-    info = {**model.info, "fit_s": round(fitted - start, 1),
+    recs = model.recommend(model.users(), settings.ranker.n_recs)
+    info = {**model.stage.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
     return recs, info
 
@@ -154,3 +157,69 @@ def train_and_recommend(train: pl.DataFrame, items: pl.DataFrame, settings: Sett
     recs, info = train_and_recommend_with_info(train, items, settings)
     log.info("ranker: %s", {k: v for k, v in info.items() if k != "feature_importance"})
     return recs
+
+
+class RankerRecommender:
+    """:class:`~musicrec.models.base.Recommender`: each user's candidates (ALS, recently popular, similar
+    to their last listens) ranked by the CatBoost stage. A list is computed from the user's history, so
+    the model keeps the train frame it was fitted on (and :meth:`save` writes it, with the items and
+    the ALS model the candidates come from). Users absent from the train frame get no rows."""
+
+    def __init__(self, settings: Settings, items: pl.DataFrame):
+        self.settings = settings
+        self.items = items
+        self.stage = CatBoostStage(settings.ranker, FEATURES)
+        self.history = pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Datetime: pl.Datetime})
+        self.als: AlsRecommender | None = None
+
+    def fit(self, train: pl.DataFrame, als: AlsRecommender | None = None,
+            rows: pl.DataFrame | None = None) -> RankerRecommender:
+        """Fit on ``train``. ``als``: ALS already fitted on ``train`` with ``[als]`` (else fitted here, at
+        the first :meth:`recommend`); ``rows``: :func:`training_frame` of the same ``train`` and settings
+        (else built here)."""
+        self.stage.fit(training_frame(train, self.items, self.settings) if rows is None else rows)
+        self.history, self.als = train, als
+        return self
+
+    def users(self) -> np.ndarray:
+        """The users of the train frame, sorted: the ones :meth:`recommend` answers for."""
+        return np.unique(self.history.get_column(C.User).to_numpy())
+
+    def recommend(self, user_ids: np.ndarray, n: int) -> pl.DataFrame:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, found {n}")
+        users = np.intersect1d(np.asarray(user_ids), self.users())
+        if self.als is None:
+            self.als = AlsRecommender(self.settings.als).fit(self.history, show_progress=False)
+        return score_candidates(self.stage, self.history, self.items, self.settings, users, self.als, n)
+
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        doc = {name: getattr(self.settings, name).model_dump(mode="json") for name in _SAVED_SECTIONS}
+        (d / "settings.json").write_text(json.dumps(doc, indent=2))
+        (d / "info.json").write_text(json.dumps(self.stage.info, indent=2))
+        for i, member in enumerate(self.stage.models):
+            member.save_model(str(d / f"catboost_{i}.cbm"))
+        self.history.write_parquet(d / "history.parquet")
+        self.items.write_parquet(d / "items.parquet")
+        if self.als is not None:
+            self.als.save(d / "als")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RankerRecommender:
+        from catboost import CatBoostClassifier
+
+        d = Path(directory)
+        model = cls(load_settings(**json.loads((d / "settings.json").read_text())),
+                    pl.read_parquet(d / "items.parquet"))
+        model.stage.info = json.loads((d / "info.json").read_text())
+        members = sorted(d.glob("catboost_*.cbm"), key=lambda p: int(p.stem.split("_")[1]))
+        model.stage.models = [CatBoostClassifier().load_model(str(p)) for p in members]
+        model.history = pl.read_parquet(d / "history.parquet")
+        model.als = AlsRecommender.load(d / "als") if (d / "als").is_dir() else None
+        return model
+
+
+# the settings a fitted ranker's lists depend on
+_SAVED_SECTIONS = ("popular", "als", "ranker")
