@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk
 
 from musicrec.columns import Columns as C
+from musicrec.data.catalog import list_column
 from musicrec.models.als import AlsRecommender
 from musicrec.models.ranker.candidates import last_listens
 
@@ -311,8 +312,8 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
     item_frame, user_frame = stats if stats is not None else period_stats(history, until, recent_days)
     pairs = candidates.with_row_index("_row")
     sim_max, sim_mean = similarity_to_last(pairs, history, als, n_last)
-    genre_col = "genre_ids" if "genre_ids" in items.columns else C.Genres
-    artist_col = "artist_ids" if "artist_ids" in items.columns else C.Artists
+    genre_col = list_column(items, C.GenreIds, C.Genres) or C.GenreIds
+    artist_col = list_column(items, C.ArtistIds, C.Artists) or C.ArtistIds
     out = (
         pairs.with_columns(
             pl.Series("als_score", als.score(pairs)).fill_nan(None),
