@@ -173,7 +173,8 @@ class Tuning(Section):
     max_window_steps: int = Field(4, ge=1)
     min_users: int = Field(100, ge=1)
     max_users: int = Field(5000, ge=10)  # validation users scored (a seeded sample)
-    budget_s: float = Field(30.0, gt=0)  # core-seconds; no point but the defaults starts past it
+    # estimated core-seconds on the reference machine (musicrec.models.tuning.als_cost, ranker_cost)
+    budget_s: float = Field(30.0, gt=0)
     # a tuned point replaces the default only when the paired bootstrap interval at this level of its
     # validation NDCG@10 over the default's lies above 1 (users resampled, as the evaluation does)
     confidence: float = Field(0.9, gt=0, lt=1)
