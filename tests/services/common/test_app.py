@@ -72,6 +72,18 @@ def test_valid_parameters_pass_and_k_defaults_to_10(client):
         ("user_id=1&item_id=1&k=51", "k", "expected 1 <= k <= 50, found 51"),
         ("user_id=1&item_id=1&k=ten", "k", "expected an integer, found 'ten'"),
         (f"user_id={2**63}&item_id=1", "user_id", "expected a value <= 9223372036854775807"),
+        # strict: plain ASCII digits only, although Python's int() accepts most of these
+        ("user_id=1_000&item_id=1", "user_id", "expected an integer, found '1_000'"),
+        ("user_id=%201%20&item_id=1", "user_id", "expected an integer, found ' 1 '"),
+        ("user_id=+1&item_id=1", "user_id", "expected an integer, found ' 1'"),
+        ("user_id=1&item_id=1.0", "item_id", "expected an integer, found '1.0'"),
+        ("user_id=1&item_id=true", "item_id", "expected an integer, found 'true'"),
+        ("user_id=1&item_id=1e3", "item_id", "expected an integer"),
+        ("user_id=%EF%BC%91&item_id=1", "user_id", "expected an integer"),  # a full-width digit one
+        ("user_id=1&item_id=1&k=1_0", "k", "expected an integer, found '1_0'"),
+        ("user_id=1&item_id=1&k=%2010", "k", "expected an integer, found ' 10'"),
+        ("user_id=1&item_id=1&k=5.0", "k", "expected an integer, found '5.0'"),
+        ("user_id=1&item_id=1&k=false", "k", "expected an integer, found 'false'"),
     ],
 )
 def test_invalid_parameters_give_422_envelope_naming_the_parameter(client, query, param, fragment):
@@ -81,6 +93,13 @@ def test_invalid_parameters_give_422_envelope_naming_the_parameter(client, query
     assert error["key"] == "invalid_parameter"
     assert error["param"] == param
     assert fragment in error["message"]
+
+
+def test_a_huge_number_is_not_echoed_whole(client):
+    response = client.post(f"/echo?user_id={'9' * 5000}&item_id=1")
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == "user_id"
+    assert len(response.content) < 500
 
 
 def test_max_k_comes_from_the_apps_settings():
@@ -93,8 +112,20 @@ def test_body_validation_names_the_field(client):
     response = client.post("/body", json={"item_ids": [1, "x"]})
     assert response.status_code == 422
     assert response.json()["error"]["param"] == "item_ids"
-    assert client.post("/body", content=b"{not json", headers={"content-type": "application/json"}
-                       ).json()["error"]["key"] == "invalid_parameter"
+    bad_json = client.post("/body", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 422
+    assert bad_json.json()["error"] == {
+        "key": "invalid_parameter", "param": "body",
+        "message": "body: expected a valid JSON body (Expecting property name enclosed in double quotes at "
+                   "character 1)"}
+
+
+def test_a_body_that_is_not_utf8_is_the_same_422(client):
+    response = client.post("/body", content=b'{"item_ids": [1, "\xff"]}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == {"key": "invalid_parameter", "param": "body",
+                                        "message": "body: expected a valid JSON body (UTF-8)"}
 
 
 @pytest.mark.parametrize(
