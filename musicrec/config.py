@@ -227,6 +227,8 @@ class Serving(Section):
     host: str = "127.0.0.1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
+    # a request body over this many bytes is answered 413 body_too_large without being read
+    max_body_bytes: int = Field(1_048_576, ge=1)
     # /recommendations: "learned" = the blend fitted by `train` (blend.json), "alternate" = the original's
     # offline-on-even, online-on-odd positions
     blend: Literal["learned", "alternate"] = "learned"

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from musicrec.config import Settings, load_settings
 from musicrec.services.common import health, metrics
+from musicrec.services.common.body_limit import BodyLimitMiddleware
 from musicrec.services.common.errors import error_body
 from musicrec.services.common.handlers import install_exception_handlers
 from musicrec.services.common.health import ReadinessCheck
@@ -53,6 +54,8 @@ def build_app(
     app.state.metrics = metrics.ServiceMetrics(service)
     app.state.readiness_checks = dict(readiness_checks or {})
     install_exception_handlers(app)
+    # the metrics middleware is added last, so it is the outer one and counts the 413s too
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.serving.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
 
     for router in routers:
