@@ -45,14 +45,18 @@ def digits_only(value: Any) -> Any:
     return value
 
 
-# A query-string integer: digits only (then pydantic's own bounds).
-QueryInt = Annotated[int, BeforeValidator(digits_only)]
+# A query-string integer is digits only (then pydantic's own bounds). The validator goes after the
+# ``Query``: before it, FastAPI writes the bounds into the OpenAPI schema as "ge"/"le", which no
+# OpenAPI tool reads, instead of "minimum"/"maximum".
+DIGITS_ONLY = BeforeValidator(digits_only)
 # A JSON integer: no bool, float or string.
 JsonInt = Annotated[int, Field(strict=True)]
 JsonId = Annotated[int, Field(strict=True, ge=0, le=MAX_ID)]
 
-UserId = Annotated[QueryInt, Query(ge=0, le=MAX_ID, description="user id, a non-negative integer")]
-ItemId = Annotated[QueryInt, Query(ge=0, le=MAX_ID, description="item (track) id, a non-negative integer")]
+UserId = Annotated[int, Query(ge=0, le=MAX_ID, description="user id, a non-negative integer"), DIGITS_ONLY]
+ItemId = Annotated[
+    int, Query(ge=0, le=MAX_ID, description="item (track) id, a non-negative integer"), DIGITS_ONLY
+]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -90,7 +94,8 @@ def k_query(default: int) -> Any:
 
     async def k_dependency(
         settings: SettingsDep,
-        k: Annotated[QueryInt, Query(description="number of items to return, 1 <= k <= max_k")] = default,
+        k: Annotated[int, Query(description="number of items to return, 1 <= k <= [serving] max_k"),
+                     DIGITS_ONLY] = default,
     ) -> int:
         return check_k(k, settings.serving.max_k)
 

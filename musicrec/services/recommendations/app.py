@@ -67,7 +67,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     else:
         common: dict[str, Any] = {"timeout_s": settings.serving.timeout_s, "retries": NEIGHBOUR_RETRIES,
                                   "transport": app.state.neighbour_transport}
-        app.state.events_client = AsyncEventsClient(settings.urls.events_store_url, **common)
+        # the events service requires its token on /get too when one is set
+        app.state.events_client = AsyncEventsClient(
+            settings.urls.events_store_url, token=settings.events.token, **common
+        )
         app.state.features_client = AsyncFeaturesClient(settings.urls.features_store_url, **common)
     try:
         yield

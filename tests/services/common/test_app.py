@@ -225,4 +225,25 @@ def test_openapi_documents_parameters_and_error_envelope(module, tmp_path):
     operations = [op for path in schema["paths"].values() for op in path.values()]
     params = {p["name"] for op in operations for p in op.get("parameters", [])}
     assert {"k"} <= params
-    assert any("422" in op["responses"] for op in operations)
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for op in operations:
+        for status in ("413", "422", "503"):
+            assert op["responses"][status]["content"]["application/json"]["schema"] == envelope
+    assert set(schema["components"]["schemas"]["ErrorEnvelope"]["properties"]) == {"error"}
+    assert set(schema["components"]["schemas"]["ErrorDetail"]["properties"]) == {"key", "message", "param"}
+
+
+def test_openapi_bounds_are_the_apps_own(tmp_path):
+    from musicrec.services.features import create_app
+
+    settings = load_settings(paths={"artifacts_dir": tmp_path}, serving={"max_k": 77, "max_batch": 5})
+    with TestClient(create_app(settings)) as c:
+        schema = c.get("/openapi.json").json()
+    params = {p["name"]: p["schema"] for p in schema["paths"]["/similar_items"]["post"]["parameters"]}
+    assert (params["k"]["minimum"], params["k"]["maximum"]) == (1, 77)
+    assert (params["item_id"]["minimum"], params["item_id"]["maximum"]) == (0, 2**63 - 1)
+    body = schema["components"]["schemas"]["BatchRequest"]["properties"]
+    assert (body["k"]["minimum"], body["k"]["maximum"]) == (1, 77)
+    assert body["item_ids"]["maxItems"] == 5
+    assert body["item_ids"]["items"]["maximum"] == 2**63 - 1  # an integer, not the float 2**63
+    assert isinstance(body["item_ids"]["items"]["maximum"], int)

@@ -66,3 +66,6 @@ def test_token_from_the_environment(tmp_path):
         assert httpx.post(f"{svc.url}/put?user_id=1&item_id=2").status_code == 401
         ok = httpx.post(f"{svc.url}/put?user_id=1&item_id=2", headers={"Authorization": "Bearer t0k"})
         assert ok.json() == {"result": "ok"}
+        assert httpx.post(f"{svc.url}/get?user_id=1").status_code == 401
+        history = httpx.post(f"{svc.url}/get?user_id=1", headers={"Authorization": "Bearer t0k"})
+        assert history.json() == {"events": [2]}
