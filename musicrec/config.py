@@ -226,6 +226,8 @@ class Serving(Section):
     timeout_s: float = Field(0.5, gt=0)
     host: str = "127.0.0.1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # true: 5xx error bodies and /ready show files, URLs and addresses (otherwise only in the log)
+    debug: bool = False
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
     # a request body over this many bytes is answered 413 body_too_large without being read
     max_body_bytes: int = Field(1_048_576, ge=1)

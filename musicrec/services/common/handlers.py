@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from musicrec.services.common.errors import MusicrecError, error_body
+from musicrec.services.common.errors import MusicrecError, error_body, redact
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,21 @@ def describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
     return param, f"{where}: {expected}{found}"
 
 
+def debug(request: Request) -> bool:
+    """``[serving] debug``: error bodies and ``/ready`` show what is otherwise only logged."""
+    return request.app.state.settings.serving.debug
+
+
 async def _musicrec_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MusicrecError)
+    body = exc.to_dict()
     if exc.status_code >= 500:
-        log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status_code, exc.key, exc)
-    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers or None)
+        # the log has the whole message (file, URL); the client the component and the reason
+        log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status_code, exc.key,
+                    exc.full())
+        message = exc.full() if debug(request) else redact(exc.message)
+        body = error_body(exc.key, message, exc.param)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers or None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

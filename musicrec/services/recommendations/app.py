@@ -237,9 +237,8 @@ async def _artifacts_ready(app: FastAPI) -> str:
 
 def _neighbour_ready(attr: str):
     async def check(app: FastAPI) -> str:
-        client = getattr(app.state, attr)
-        await client.health()
-        return f"{client.base_url} answers"
+        await getattr(app.state, attr).health()
+        return "in process" if app.state.settings.serving.neighbours == "direct" else "answers"
 
     return check
 

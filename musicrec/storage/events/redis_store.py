@@ -12,7 +12,9 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from musicrec.services.common.errors import StorageUnavailable
 
@@ -44,7 +46,11 @@ class RedisEventStore:
         return f"{KEY_PREFIX}{user_id}"
 
     def _unavailable(self, exc: Exception) -> StorageUnavailable:
-        return StorageUnavailable(f"Redis event store {self._safe_url()}: {exc}")
+        # the client reads the kind of failure; the log has the URL (without its password) and the error
+        reason = ("timed out" if isinstance(exc, TimeoutError | RedisTimeoutError)
+                  else "cannot connect" if isinstance(exc, ConnectionError | RedisConnectionError | OSError)
+                  else type(exc).__name__)
+        return StorageUnavailable(f"Redis event store: {reason}", detail=f"{self._safe_url()}: {exc}")
 
     def _safe_url(self) -> str:
         # Never echo a password from the URL into a response.

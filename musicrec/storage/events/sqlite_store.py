@@ -102,15 +102,15 @@ class SqliteEventStore:
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return self._use(fn)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"SQLite event store {self.path}: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:  # OSError: the file's directory cannot be made
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StorageUnavailable(f"SQLite event store: {reason}", detail=f"{self.path}: {exc}") from exc
 
     def _put_serialised(self, user_id: int, item_id: int) -> None:
         deadline = time.monotonic() + self.timeout_s
         if not self._write_lock.acquire(timeout=self.timeout_s):
-            raise StorageUnavailable(
-                f"SQLite event store {self.path}: no write slot within {self.timeout_s:g} s"
-            )
+            raise StorageUnavailable(f"SQLite event store: no write slot within {self.timeout_s:g} s",
+                                     detail=str(self.path))
         try:
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
             self._call(lambda conn: self._put(conn, user_id, item_id, remaining_ms))
@@ -169,7 +169,7 @@ class SqliteEventStore:
         # timeout_s and maps errors to StorageUnavailable.
         try:
             return self._use(lambda conn: self._get(conn, user_id, k), wait=False)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             pass
         return await run_in_threadpool(self._call, lambda conn: self._get(conn, user_id, k))
 
