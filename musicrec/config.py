@@ -215,8 +215,9 @@ class Events(Section):
     sqlite_path: Path = Path("data/events.sqlite3")
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_events_per_user: int = Field(10, ge=1)
-    token: str = ""  # empty: /put needs no bearer token
-    # Redis socket timeout and SQLite busy timeout: past it a request answers 503 storage_unavailable.
+    token: str = ""  # empty: /put and /get need no bearer token
+    # the most a store call takes in all (Redis: connection wait and retry included; SQLite: both locks)
+    # before a request answers 503 storage_unavailable
     timeout_s: float = Field(2.0, gt=0)
 
 

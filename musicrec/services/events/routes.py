@@ -42,8 +42,10 @@ async def put(
 ) -> PutResponse:
     """Record that ``user_id`` listened to ``item_id``; ``{"result": "ok"}`` only once it is stored.
 
-    A track already in the history moves to the front. 503 ``storage_unavailable`` when the
-    storage cannot be reached (the write did not happen, or its outcome is unknown: retrying is safe).
+    A track already in the history moves to the front. 503 ``storage_unavailable`` when the storage
+    does not answer within ``[events] timeout_s``: with SQLite the write was not applied; with Redis a
+    write that timed out may still be applied once Redis runs again (at least once). Retrying is safe:
+    the track ends at the front, once.
     """
     try:
         await store.put(user_id, item_id)
