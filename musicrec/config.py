@@ -225,7 +225,9 @@ class Serving(Section):
     max_k: int = Field(1000, ge=1)
     online_history: int = Field(3, ge=1)
     timeout_s: float = Field(0.5, gt=0)
-    host: str = "127.0.0.1"
+    # where `serve` and `python <service>_service.py` listen: empty = the host of the service's [urls] entry;
+    # 0.0.0.0 = every interface
+    host: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # true: 5xx error bodies and /ready show files, URLs and addresses (otherwise only in the log)
     debug: bool = False
