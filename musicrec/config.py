@@ -232,8 +232,11 @@ class Serving(Section):
     # true: 5xx error bodies and /ready show files, URLs and addresses (otherwise only in the log)
     debug: bool = False
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
-    # a request body over this many bytes is answered 413 body_too_large without being read
+    # a request body over this many bytes is answered 413 body_too_large without being read; a URL (path
+    # and query string) over max_url_bytes 414 url_too_long; headers over max_header_bytes 431
     max_body_bytes: int = Field(1_048_576, ge=1)
+    max_url_bytes: int = Field(8192, ge=64)
+    max_header_bytes: int = Field(16384, ge=256)
     # /recommendations: "learned" = the blend fitted by `train` (blend.json), "alternate" = the original's
     # offline-on-even, online-on-odd positions
     blend: Literal["learned", "alternate"] = "learned"

@@ -32,7 +32,8 @@ Modules:
 - ``health``: ``GET /health``, ``GET /ready`` (200 or 503 ``not_ready`` with per-check details).
 - ``metrics``: ``GET /metrics``; per-app ``CollectorRegistry`` in ``app.state.metrics``; add counters
   with ``app.state.metrics.counter("degraded_answers", "doc", ["reason"])`` (exported with ``_total``).
-- ``body_limit``: a body over ``[serving] max_body_bytes`` is answered 413 ``body_too_large``, unread.
+- ``request_limits``: a body over ``[serving] max_body_bytes`` is answered 413 ``body_too_large``, unread;
+  a long URL 414 ``url_too_long``, large headers 431 ``headers_too_large``.
 - ``openapi``: the document completed with the app's bounds, the envelope's schema on every error status,
   and bearer security on ``build_app(protected=...)`` paths only.
 - ``logs``: ``setup_logging(level)``; ``app``: ``build_app``.

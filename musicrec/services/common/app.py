@@ -10,11 +10,11 @@ from fastapi.routing import APIRoute
 
 from musicrec.config import Settings, load_settings
 from musicrec.services.common import health, metrics
-from musicrec.services.common.body_limit import BodyLimitMiddleware
 from musicrec.services.common.handlers import install_exception_handlers
 from musicrec.services.common.health import ReadinessCheck
 from musicrec.services.common.logs import setup_logging
 from musicrec.services.common.openapi import install_openapi
+from musicrec.services.common.request_limits import RequestLimitsMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -49,7 +49,9 @@ def build_app(
     app.state.readiness_checks = dict(readiness_checks or {})
     install_exception_handlers(app)
     # the metrics middleware is added last, so it is the outer one and counts the 413s too
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.serving.max_body_bytes)
+    serving = settings.serving
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=serving.max_body_bytes,
+                       max_url_bytes=serving.max_url_bytes, max_header_bytes=serving.max_header_bytes)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
 
     for router in routers:

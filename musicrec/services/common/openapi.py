@@ -6,8 +6,8 @@ only the app's settings know, once, on the first ``GET /openapi.json``:
 - ``k``: ``minimum`` 1 and ``maximum`` ``[serving] max_k``; ``item_ids``: ``maxItems`` ``[serving]
   max_batch``; ids: ``maximum`` 2**63 - 1 as an integer (FastAPI's document model writes a body's
   bounds as floats, and 2**63 - 1 as a float is 2**63);
-- every error status an operation can answer (413, 422, 503; 401 where a token is required), each with
-  the envelope's schema :class:`ErrorEnvelope`;
+- every error status an operation can answer (413, 414, 422, 431, 503; 401 where a token is required),
+  each with the envelope's schema :class:`ErrorEnvelope`;
 - ``security`` (HTTP bearer) on the ``protected`` paths only, and only when they are protected.
 """
 
@@ -45,11 +45,20 @@ def _error(description: str, key: str, message: str, param: str | None = None) -
     return {"description": description, "content": content}
 
 
-def error_responses(max_bytes: int, max_k: int) -> dict[str, dict[str, Any]]:
+def error_responses(serving: Serving) -> dict[str, dict[str, Any]]:
     """The error statuses every operation may answer."""
+    max_k = serving.max_k
+
+    def limit(part: str, key: str) -> str:
+        return f"{part}: expected at most {getattr(serving, key)} bytes ([serving] {key})"
+
     return {
-        "413": _error("body over [serving] max_body_bytes", "body_too_large",
-                      f"body: expected at most {max_bytes} bytes ([serving] max_body_bytes)", "body"),
+        "413": _error("body over [serving] max_body_bytes", "body_too_large", limit("body", "max_body_bytes"),
+                      "body"),
+        "414": _error("URL over [serving] max_url_bytes", "url_too_long", limit("url", "max_url_bytes"),
+                      "url"),
+        "431": _error("headers over [serving] max_header_bytes", "headers_too_large",
+                      limit("headers", "max_header_bytes"), "headers"),
         "422": _error("invalid parameter or body", "invalid_parameter",
                       f"k: expected 1 <= k <= {max_k}, found 0", "k"),
         "503": _error("not ready, or storage or a neighbour unavailable", "not_ready", "service not ready"),
@@ -84,7 +93,7 @@ def complete(schema: dict[str, Any], serving: Serving, protected: tuple[str, ...
         schemas.pop(unused, None)
     for name, prop in (item for model in schemas.values() for item in model.get("properties", {}).items()):
         _bounds(name, prop, serving)
-    errors = error_responses(serving.max_body_bytes, serving.max_k)
+    errors = error_responses(serving)
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             for param in operation.get("parameters", []):

@@ -227,7 +227,7 @@ def test_openapi_documents_parameters_and_error_envelope(module, tmp_path):
     assert {"k"} <= params
     envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
     for op in operations:
-        for status in ("413", "422", "503"):
+        for status in ("413", "414", "422", "431", "503"):
             assert op["responses"][status]["content"]["application/json"]["schema"] == envelope
     assert set(schema["components"]["schemas"]["ErrorEnvelope"]["properties"]) == {"error"}
     assert set(schema["components"]["schemas"]["ErrorDetail"]["properties"]) == {"key", "message", "param"}

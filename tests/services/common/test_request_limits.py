@@ -1,4 +1,5 @@
-"""A body over ``[serving] max_body_bytes`` is answered 413 in the envelope, without being read whole."""
+"""Request limits in the envelope: a body over ``[serving] max_body_bytes`` is answered 413 without being
+read whole; a long URL 414, large headers 431."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from musicrec.config import load_settings
-from musicrec.services.common.body_limit import BodyLimitMiddleware
+from musicrec.services.common.request_limits import RequestLimitsMiddleware
 from musicrec.services.features import create_app
 
 
@@ -59,11 +60,26 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit():
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
-    asyncio.run(BodyLimitMiddleware(app, max_bytes=100)(scope, receive, send))
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": []}
+    limits = RequestLimitsMiddleware(app, max_body_bytes=100, max_url_bytes=100, max_header_bytes=100)
+    asyncio.run(limits(scope, receive, send))
     assert read == [40, 40]  # the third chunk passed the limit: the app never got it, nor the 97 after it
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["error"]["key"] == "body_too_large"
+
+
+def test_a_long_url_is_414_and_large_headers_431_in_the_envelope(tmp_path):
+    settings = load_settings(paths={"artifacts_dir": tmp_path},
+                             serving={"max_url_bytes": 200, "max_header_bytes": 1000})
+    with TestClient(create_app(settings)) as c:
+        assert c.post("/similar_items?item_id=1&k=2").status_code == 503  # within: as far as not_ready
+        long_url = c.post(f"/similar_items?item_id=1&pad={'x' * 200}")
+        big_headers = c.post("/similar_items?item_id=1", headers={"X-Pad": "y" * 1000})
+    assert long_url.status_code == 414
+    message = "url: expected at most 200 bytes ([serving] max_url_bytes)"
+    assert long_url.json()["error"] == {"key": "url_too_long", "param": "url", "message": message}
+    assert big_headers.status_code == 431
+    assert big_headers.json()["error"]["key"] == "headers_too_large"
 
 
 @pytest.mark.integration

@@ -1,8 +1,15 @@
-"""A request body larger than ``[serving] max_body_bytes`` is answered 413 ``body_too_large``, unread.
+"""Size limits of a request, each answered in the error envelope before a route runs.
 
-A ``Content-Length`` over the limit is refused before the app sees the request; a chunked body is
-counted as it is read, and the request is refused as soon as the count passes the limit (whatever the
-app would have answered is dropped). Either way at most the limit plus one chunk is ever read.
+- URL (path and query string) over ``[serving] max_url_bytes``: 414 ``url_too_long``, ``param`` "url".
+- Headers over ``[serving] max_header_bytes`` (names and values together): 431 ``headers_too_large``.
+- Body over ``[serving] max_body_bytes``: 413 ``body_too_large``, ``param`` "body", unread. A
+  ``Content-Length`` over the limit is refused before the app sees the request; a chunked body is counted
+  as it is read, and refused as soon as the count passes the limit (whatever the app would have answered
+  is dropped). Either way at most the limit plus one chunk is ever read.
+
+uvicorn parses the request line and the headers before any of this: a request line over about 64 KB
+gets uvicorn's own plain-text 400 (httptools' limit), and headers are read whole, however large, before
+the 431 (docs/api.md).
 """
 
 from __future__ import annotations
@@ -25,16 +32,29 @@ def too_large(limit: int) -> JSONResponse:
     return JSONResponse(error_body("body_too_large", message, "body"), status_code=413)
 
 
-class BodyLimitMiddleware:
-    """Pure ASGI middleware enforcing ``max_bytes`` on every HTTP request body."""
+class RequestLimitsMiddleware:
+    """Pure ASGI middleware enforcing the limits of the module docstring on every HTTP request."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_url_bytes: int, max_header_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes = max_body_bytes
+        self.max_url_bytes = max_url_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        url_bytes = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"])
+        if url_bytes > self.max_url_bytes:
+            message = f"url: expected at most {self.max_url_bytes} bytes ([serving] max_url_bytes)"
+            response = JSONResponse(error_body("url_too_long", message, "url"), status_code=414)
+            await response(scope, receive, send)
+            return
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            message = f"headers: expected at most {self.max_header_bytes} bytes ([serving] max_header_bytes)"
+            response = JSONResponse(error_body("headers_too_large", message, "headers"), status_code=431)
+            await response(scope, receive, send)
             return
         length = _content_length(scope)
         if length is not None and length > self.max_bytes:
