@@ -119,9 +119,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
-        # FastAPI's "There was an error parsing the body": a JSON body that is not UTF-8 text. The routes
-        # raise no 400 themselves, so it is the same 422 as any other invalid body.
-        message = "body: expected a valid JSON body (UTF-8)"
+        # FastAPI's "There was an error parsing the body": a JSON body that is not UTF-8 text, or holds
+        # an integer longer than Python parses (4300 digits). The routes raise no 400 themselves, so it
+        # is the same 422 as any other invalid body.
+        message = "body: expected a valid JSON body (UTF-8, integers of at most 4300 digits)"
         return JSONResponse(error_body("invalid_parameter", message, "body"), status_code=422)
     key = _HTTP_KEYS.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)

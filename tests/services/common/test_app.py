@@ -120,12 +120,13 @@ def test_body_validation_names_the_field(client):
                    "character 1)"}
 
 
-def test_a_body_that_is_not_utf8_is_the_same_422(client):
-    response = client.post("/body", content=b'{"item_ids": [1, "\xff"]}',
-                           headers={"content-type": "application/json"})
+@pytest.mark.parametrize("body", [b'{"item_ids": [1, "\xff"]}', b'{"item_ids": [' + b"9" * 5000 + b"]}"])
+def test_a_body_python_cannot_parse_is_the_same_422(client, body):
+    """Not UTF-8, or an integer over Python's 4300 digits: FastAPI's 400 http_400 became this 422."""
+    response = client.post("/body", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
-    assert response.json()["error"] == {"key": "invalid_parameter", "param": "body",
-                                        "message": "body: expected a valid JSON body (UTF-8)"}
+    message = "body: expected a valid JSON body (UTF-8, integers of at most 4300 digits)"
+    assert response.json()["error"] == {"key": "invalid_parameter", "param": "body", "message": message}
 
 
 @pytest.mark.parametrize(
