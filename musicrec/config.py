@@ -206,8 +206,9 @@ class Events(Section):
     sqlite_path: Path = Path("data/events.sqlite3")
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_events_per_user: int = Field(10, ge=1)
-    token: str = ""  # empty: /put needs no bearer token
-    # Redis socket timeout and SQLite busy timeout: past it a request answers 503 storage_unavailable.
+    token: str = ""  # empty: /put and /get need no bearer token
+    # the most a store call takes in all (Redis: connection wait and retry included; SQLite: both locks)
+    # before a request answers 503 storage_unavailable
     timeout_s: float = Field(2.0, gt=0)
 
 
@@ -215,9 +216,18 @@ class Serving(Section):
     max_k: int = Field(1000, ge=1)
     online_history: int = Field(3, ge=1)
     timeout_s: float = Field(0.5, gt=0)
-    host: str = "127.0.0.1"
+    # where `serve` and `python <service>_service.py` listen: empty = the host of the service's [urls] entry;
+    # 0.0.0.0 = every interface
+    host: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # true: 5xx error bodies and /ready show files, URLs and addresses (otherwise only in the log)
+    debug: bool = False
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
+    # a request body over this many bytes is answered 413 body_too_large without being read; a URL (path
+    # and query string) over max_url_bytes 414 url_too_long; headers over max_header_bytes 431
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_url_bytes: int = Field(8192, ge=64)
+    max_header_bytes: int = Field(16384, ge=256)
     # /recommendations: "learned" = the blend fitted by `train` (blend.json), "alternate" = the original's
     # offline-on-even, online-on-odd positions
     blend: Literal["learned", "alternate"] = "learned"
