@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from tqdm.auto import tqdm
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings, load_settings
@@ -94,11 +95,13 @@ def frame_key(settings: Settings) -> str:
 
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
                      settings: Settings, users: np.ndarray | None = None,
-                     als: AlsRecommender | None = None, n: int | None = None) -> pl.DataFrame:
+                     als: AlsRecommender | None = None, n: int | None = None,
+                     show_progress: bool = False) -> pl.DataFrame:
     """Rank every user's candidates, keep ``n`` (``[ranker] n_recs`` by default): the final lists.
 
     ``als`` is an ALS model fitted on exactly ``history`` with ``[als]`` (the pipeline's ALS step has
-    one); without it ALS is refit here."""
+    one); without it ALS is refit here. ``show_progress``: a progress bar over the neighbour search
+    of the users' last listens (at full size the longest part before the batches) and over the batches."""
     until = period_end(history)
     users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
     if als is None:
@@ -106,13 +109,17 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
-    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens))
+    log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",
+             len(users))
+    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens),
+                                   show_progress)
             if settings.ranker.similar_candidates > 0 else None)
     parts = []
     log.info("ranker inference: ALS, per-period columns and last-listen neighbours ready for %d users",
              len(users))
     # bounded batches of users: candidates x features stay a few hundred MB at any scale
-    for start in range(0, len(users), _BATCH_USERS):
+    for start in tqdm(range(0, len(users), _BATCH_USERS), desc="ranker inference", unit="batch",
+                      disable=not show_progress or len(users) <= _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
         pairs = cand.generate(history, batch, until, als, settings, shared, near)
         frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
@@ -135,7 +142,7 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
 
 def train_and_recommend_with_info(
     train: pl.DataFrame, items: pl.DataFrame, settings: Settings, als: AlsRecommender | None = None,
-    rows: pl.DataFrame | None = None,
+    rows: pl.DataFrame | None = None, show_progress: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
 
@@ -145,7 +152,7 @@ def train_and_recommend_with_info(
     start = time.perf_counter()
     model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
-    recs = model.recommend(model.users(), settings.ranker.n_recs)
+    recs = model.recommend(model.users(), settings.ranker.n_recs, show_progress=show_progress)
     info = {**model.stage.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
     return recs, info
@@ -185,13 +192,14 @@ class RankerRecommender:
         """The users of the train frame, sorted: the ones :meth:`recommend` answers for."""
         return np.unique(self.history.get_column(C.User).to_numpy())
 
-    def recommend(self, user_ids: np.ndarray, n: int) -> pl.DataFrame:
+    def recommend(self, user_ids: np.ndarray, n: int, show_progress: bool = False) -> pl.DataFrame:
         if n < 1:
             raise ValueError(f"n must be >= 1, found {n}")
         users = np.intersect1d(np.asarray(user_ids), self.users())
         if self.als is None:
             self.als = AlsRecommender(self.settings.als).fit(self.history, show_progress=False)
-        return score_candidates(self.stage, self.history, self.items, self.settings, users, self.als, n)
+        return score_candidates(self.stage, self.history, self.items, self.settings, users, self.als, n,
+                                show_progress)
 
     def save(self, directory: str | Path) -> None:
         d = Path(directory)

@@ -49,9 +49,9 @@ def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFra
     )
 
 
-def recent_neighbours(als: AlsRecommender, recent: pl.DataFrame) -> pl.DataFrame:
+def recent_neighbours(als: AlsRecommender, recent: pl.DataFrame, show_progress: bool = False) -> pl.DataFrame:
     """The ALS neighbours (``item_id_1, item_id_2, score``) of every track in ``recent`` (last listens)."""
-    return als.similar_items(recent.get_column(C.Item).unique().to_numpy(), _NEIGHBOURS)
+    return als.similar_items(recent.get_column(C.Item).unique().to_numpy(), _NEIGHBOURS, show_progress)
 
 
 def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int,
