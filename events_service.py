@@ -7,3 +7,8 @@ the event store opens in the app's lifespan.
 from musicrec.services.events import create_app
 
 app = create_app()
+
+if __name__ == "__main__":  # python events_service.py: [serving] host, the port of [urls]
+    from musicrec.services.cli import run_one
+
+    run_one("events", app)

@@ -7,3 +7,8 @@ app starts (``lifespan``); see :mod:`musicrec.services.recommendations.app`.
 from musicrec.services.recommendations.app import create_app
 
 app = create_app()
+
+if __name__ == "__main__":  # python recommendations_service.py: [serving] host, the port of [urls]
+    from musicrec.services.cli import run_one
+
+    run_one("recommendations", app)

@@ -6,10 +6,13 @@
     python test_service.py --online --user_id 617032 --k 10
     python test_service.py --blended --user_id 617032 --k 10 --explain
 
-URLs come from ``config.ini`` ``[urls]`` (or ``MUSICREC_URLS__*``). Every result is printed as a table
-with track, artist and genre names and appended to ``test_service.log``; ``--explain`` adds a column
-saying why each track is there; ``--json`` prints the raw answer instead. A service that cannot be
-reached is a one-line error and exit code 1.
+URLs come from ``config.ini`` ``[urls]`` (or ``MUSICREC_URLS__*``): the one in the current directory,
+else the one beside this script, so it works when run from elsewhere. Every result is printed as a table
+with track, artist and genre names (from ``items.parquet`` of ``[paths] artifacts_dir``, relative to the
+current directory or else to this script's; a warning says when it is in neither) and appended to
+``test_service.log``; a title says how many rows follow. ``--explain`` adds a column saying why each
+track is there; ``--json`` prints the raw answer instead. A service that cannot be reached, or a log
+file that cannot be written, is a one-line error and exit code 1 (2).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from pathlib import Path
 import httpx
 
 from musicrec.client import ClientError, Musicrec, Recommendations, ServiceUnavailable
-from musicrec.client.display import format_table, listens, load_tracks, why
-from musicrec.config import ConfigError, Settings, load_settings
+from musicrec.client.display import ITEMS_FILE, format_table, listens, load_tracks, why
+from musicrec.config import DEFAULT_CONFIG, ENV_PREFIX, ConfigError, Settings, load_settings
+from musicrec.storage.location import is_s3, local_artifacts_dir
 from musicrec.storage.runs import local_run_dir
 
 LOG_FILE = "test_service.log"
+HERE = Path(__file__).resolve().parent
 log = logging.getLogger("test_service")
 
 
@@ -82,6 +87,56 @@ def _setup_log(path: str) -> None:
     log.handlers = [handler]
 
 
+def load_settings_from_anywhere() -> Settings:
+    """The settings; without ``./config.ini`` nor ``$MUSICREC_CONFIG``, from the ``config.ini`` beside this
+    script (the environment is restored afterwards)."""
+    variable, beside = f"{ENV_PREFIX}CONFIG", HERE / DEFAULT_CONFIG
+    if variable in os.environ or DEFAULT_CONFIG.exists() or not beside.exists():
+        return load_settings()
+    os.environ[variable] = str(beside)
+    try:
+        return load_settings()
+    finally:
+        del os.environ[variable]
+
+
+def find_artifacts(settings: Settings) -> tuple[Path, str | None]:
+    """Where ``items.parquet`` (the track names) is: the current run of ``[paths] artifacts_dir`` from the
+    current directory, else from this script's; with a warning saying why names show as ``?`` when
+    neither has it."""
+    location = settings.paths.artifacts_dir
+    locations = [location]
+    if not is_s3(location) and not Path(location).is_absolute():
+        locations.append(HERE / location)
+    candidates = [_current_run(place, settings) for place in locations]
+    directory = candidates[0]
+    for candidate in candidates:
+        if (candidate / ITEMS_FILE).exists():
+            return candidate, None
+    looked = " or ".join(str(c.resolve()) for c in candidates)
+    return directory, (f"warning: no {ITEMS_FILE} in {looked}: tracks are shown by id, names as '?' (run "
+                       f"from the repository, or set {ENV_PREFIX}PATHS__ARTIFACTS_DIR)")
+
+
+def _current_run(location: str | Path, settings: Settings) -> Path:
+    """The local directory of the current run of ``location`` (the location itself in the flat layout,
+    or when its pointer cannot be read)."""
+    try:
+        return local_run_dir(location, settings)
+    except (OSError, ValueError) as exc:
+        log.debug("current run of %s not resolved: %s", location, exc)
+        return local_artifacts_dir(location, settings)
+
+
+def _rows(title: str, shown: int, asked: int) -> str:
+    """``title: N tracks``, saying how many were asked for when fewer came.
+
+    >>> _rows("Offline recommendations for user 1", 10, 10), _rows("Top popular", 100, 200)
+    ('Offline recommendations for user 1: 10 tracks', 'Top popular: 100 tracks (200 asked)')
+    """
+    return f"{title}: {shown} tracks" + (f" ({asked} asked)" if shown != asked else "")
+
+
 def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: bool) -> str:
     if as_json:
         return json.dumps(answer.model_dump(exclude_none=True))
@@ -95,15 +150,13 @@ def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: b
 
 def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
     """Perform the requested call and return the text to print."""
-    if args.offline:
-        answer = api.recommendations.offline(args.user_id, args.k, args.explain)
-        return _report(f"Offline recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
-    if args.online:
-        answer = api.recommendations.online(args.user_id, args.k, args.explain)
-        return _report(f"Online recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
-    if args.blended:
-        answer = api.recommendations.blended(args.user_id, args.k, args.explain)
-        return _report(f"Blended recommendations for user {args.user_id}", answer, artifacts_dir, args.json)
+    for mode, call in (("offline", api.recommendations.offline), ("online", api.recommendations.online),
+                       ("blended", api.recommendations.blended)):
+        if getattr(args, mode):
+            answer = call(args.user_id, args.k, args.explain)
+            title = f"{mode.capitalize()} recommendations for user {args.user_id}"
+            title = _rows(title, len(answer.recs), args.k)
+            return _report(title, answer, artifacts_dir, args.json)
     if args.add_online:
         result = api.events.put(args.user_id, args.item_id)
         events = api.events.get(args.user_id).events
@@ -111,33 +164,31 @@ def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
             return json.dumps({"result": result.result, "events": events})
         table = format_table(events, load_tracks(artifacts_dir, events))
         return (f"Added item {args.item_id} to the online events of user {args.user_id}: {result.result}\n"
-                f"Latest events (newest first):\n{table}")
+                f"Latest {len(events)} events (newest first):\n{table}")
     answer = api.recommendations.default(args.k, args.explain)
-    return _report(f"Top {args.k} popular tracks", answer, artifacts_dir, args.json)
-
-
-def _artifacts_dir(settings: Settings) -> Path:
-    """The current run's files (track names are read from its items.parquet); the configured location
-    when its pointer cannot be read (the names are then left out, the answer is still shown)."""
-    try:
-        return local_run_dir(settings.paths.artifacts_dir, settings)
-    except (OSError, ValueError) as exc:
-        log.debug("current run of %s not resolved: %s", settings.paths.artifacts_dir, exc)
-        return Path(settings.paths.artifacts_dir)
+    shown = len(answer.recs)
+    title = f"Top {shown} popular tracks" + (f" ({args.k} asked)" if shown != args.k else "")
+    return _report(title, answer, artifacts_dir, args.json)
 
 
 def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings_from_anywhere()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _setup_log(args.log_file)
+    try:
+        _setup_log(args.log_file)
+    except OSError as exc:
+        print(f"error: cannot write the log file {args.log_file}: {exc.strerror or exc} (choose another with "
+              "--log-file)", file=sys.stderr)
+        return 2
     command = " ".join(argv if argv is not None else sys.argv[1:]) or "(top popular)"
+    artifacts_dir, no_names = find_artifacts(settings)
     with Musicrec.from_settings(settings, transport=transport) as api:
         try:
-            text = run(args, api, _artifacts_dir(settings))
+            text = run(args, api, artifacts_dir)
         except ClientError as exc:
             hint = " (is it running? start all three: python -m musicrec serve)"
             print(f"error: {exc}{hint if isinstance(exc, ServiceUnavailable) else ''}", file=sys.stderr)
@@ -146,6 +197,8 @@ def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = 
     log.info("%s\n%s", command, text)
     try:
         print(text)
+        if no_names and not args.json:
+            print(no_names, file=sys.stderr)
     except BrokenPipeError:  # `python test_service.py | head`: the reader left, nothing to report
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
     return 0

@@ -2,7 +2,8 @@
 
 
 class Raw:
-    """Columns of the three raw Yandex Music files (see SEED_CONTRACT.md)."""
+    """Columns of the three raw Yandex Music files (types and checks: musicrec/data/schema.py; the
+    files: README, "Training pipeline")."""
 
     TrackId = "track_id"
     Albums = "albums"
@@ -29,6 +30,8 @@ class Columns:
     Name = "name"
     Artists = "artists"
     ArtistIds = "artist_ids"  # items.parquet: the track's artist ids, the first one is "its" artist
+    AlbumIds = "album_ids"
+    GenreIds = "genre_ids"
     Artist = "artist_id"  # user_artists.parquet: one of the user's most played artists
     Albums = "albums"
     Genres = "genres"

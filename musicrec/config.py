@@ -115,28 +115,18 @@ class Ranker(Section):
     l2_leaf_reg: float = Field(3.0, gt=0)  # CatBoost's leaf regularisation (its default is 3)
     ensemble: int = Field(5, ge=1)  # models fitted with different seeds and held-out users, scores averaged
     ensemble_max_rows: int = Field(200_000, ge=0)  # more training rows than this: one model
-    loss: Literal["Logloss", "YetiRank", "PairLogit"] = "Logloss"
     early_stopping_rounds: int = Field(50, ge=1)
-    # the trees start from log(share of recent listens: [popular] recent_days, or decayed with a 14-day
-    # half-life) and learn corrections; "none": from zero
-    prior: Literal["recent_share", "decayed_share", "none"] = "recent_share"
     threads: int = Field(2, ge=1)
     label_days: int = Field(7, ge=1)
     windows: int = Field(16, ge=1)  # most label windows stacked back in time (each refits ALS)
-    window_step_days: int = Field(0, ge=0)  # days between windows' ends; 0 = label_days (disjoint windows)
     min_train_groups: int = Field(3000, ge=1)  # earlier windows are added until this many user lists
     n_candidates: int = Field(100, ge=1)  # ALS candidates per user
     recent_candidates: int = Field(50, ge=0)  # recently popular tracks per user
-    popular_candidates: int = Field(0, ge=0)  # most played tracks of the whole history per user
     similar_candidates: int = Field(50, ge=0)  # tracks similar to the user's last listens
     last_listens: int = Field(5, ge=1)  # how many last listens "similar to recent" looks at
     negatives_per_positive: int = Field(20, ge=1)
     max_train_users: int = Field(20000, ge=10)  # users sampled (seeded) to train the ranker
     valid_fraction: float = Field(0.2, ge=0, lt=1)  # users held out for early stopping
-    refit_full: bool = False  # after early stopping, refit on all users with the chosen tree count
-    # row weights: "none", or "group" = every training list weighs the same in total (the metrics average
-    # over users; unweighted, a user with many label-window listens counts many times)
-    row_weight: Literal["none", "group", "sqrt"] = "none"
     n_recs: int = Field(50, ge=1)
     seed: int = 42
 
@@ -183,7 +173,8 @@ class Tuning(Section):
     max_window_steps: int = Field(4, ge=1)
     min_users: int = Field(100, ge=1)
     max_users: int = Field(5000, ge=10)  # validation users scored (a seeded sample)
-    budget_s: float = Field(30.0, gt=0)  # core-seconds; no point but the defaults starts past it
+    # estimated core-seconds on the reference machine (musicrec.models.tuning.als_cost, ranker_cost)
+    budget_s: float = Field(30.0, gt=0)
     # a tuned point replaces the default only when the paired bootstrap interval at this level of its
     # validation NDCG@10 over the default's lies above 1 (users resampled, as the evaluation does)
     confidence: float = Field(0.9, gt=0, lt=1)
@@ -215,8 +206,9 @@ class Events(Section):
     sqlite_path: Path = Path("data/events.sqlite3")
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_events_per_user: int = Field(10, ge=1)
-    token: str = ""  # empty: /put needs no bearer token
-    # Redis socket timeout and SQLite busy timeout: past it a request answers 503 storage_unavailable.
+    token: str = ""  # empty: /put and /get need no bearer token
+    # the most a store call takes in all (Redis: connection wait and retry included; SQLite: both locks)
+    # before a request answers 503 storage_unavailable
     timeout_s: float = Field(2.0, gt=0)
     # SQLite PRAGMA synchronous (WAL mode). FULL: an acknowledged put survives a power loss (the WAL is
     # fsynced at each commit); NORMAL: it survives a crash of the process, not of the OS; see
@@ -228,9 +220,18 @@ class Serving(Section):
     max_k: int = Field(1000, ge=1)
     online_history: int = Field(3, ge=1)
     timeout_s: float = Field(0.5, gt=0)
-    host: str = "127.0.0.1"
+    # where `serve` and `python <service>_service.py` listen: empty = the host of the service's [urls] entry;
+    # 0.0.0.0 = every interface
+    host: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # true: 5xx error bodies and /ready show files, URLs and addresses (otherwise only in the log)
+    debug: bool = False
     max_batch: int = Field(1000, ge=1)  # item ids per /similar_items/batch request
+    # a request body over this many bytes is answered 413 body_too_large without being read; a URL (path
+    # and query string) over max_url_bytes 414 url_too_long; headers over max_header_bytes 431
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_url_bytes: int = Field(8192, ge=64)
+    max_header_bytes: int = Field(16384, ge=256)
     # /recommendations: "learned" = the blend fitted by `train` (blend.json), "alternate" = the original's
     # offline-on-even, online-on-odd positions
     blend: Literal["learned", "alternate"] = "learned"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -71,12 +74,12 @@ def test_no_arguments_shows_top_10_popular_with_names(services, capsys, tmp_path
     out = capsys.readouterr().out
     assert services.requests[0].url.params["k"] == "10"
     lines = out.splitlines()
-    assert lines[0] == "Top 10 popular tracks"
+    assert lines[0] == "Top 3 popular tracks (10 asked)"  # the fake service has 3
     assert lines[1].split() == ["#", "item_id", "track", "artists", "genres", "source"][:5]
     assert lines[2].split()[:4] == ["1", "201", "Track", "201"]
     assert "Artist 5" in lines[2] and "pop, rock" in lines[2]
     assert lines[4].split() == ["3", "999", "?", "?", "?"]  # unknown track: ids only
-    assert "Top 10 popular tracks" in (tmp_path / "test_service.log").read_text()
+    assert "Top 3 popular tracks (10 asked)" in (tmp_path / "test_service.log").read_text()
 
 
 @pytest.mark.parametrize(
@@ -185,3 +188,87 @@ def test_down_service_exits_1_with_one_line_naming_the_url(tmp_path):
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"error: {url}/recommendations_offline: cannot connect")
     assert "Traceback" not in done.stderr
+
+
+def test_titles_say_how_many_rows_follow(services, capsys):
+    assert run(services, "--offline", "--user_id", "1", "--k", "5") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Offline recommendations for user 1: 2 tracks (5 asked)"
+    assert len(lines) == 2 + 2  # title, header, two rows
+    assert run(services, "--k", "2") == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Top 2 popular tracks"
+    assert run(services, "--add_online", "--user_id", "7", "--item_id", "500") == 0
+    assert "Latest 1 events (newest first):" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["directory", "missing"])
+def test_an_unwritable_log_file_is_one_line(services, capsys, tmp_path, where):
+    path = tmp_path if where == "directory" else tmp_path / "no" / "such" / "dir" / "x.log"
+    assert run(services, "--log-file", str(path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: cannot write the log file {path}: ")
+    assert services.requests == []
+
+
+@contextlib.contextmanager
+def FakeServer():  # noqa: N802 - used like a class
+    """A real HTTP server whose /recommendations_default answers [201, 202]; yields its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.dumps({"recs": [201, 202]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _run_script(cwd: Path, *argv: str, script: Path = ROOT / "test_service.py", **env: str):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MUSICREC_")}
+    return subprocess.run([sys.executable, str(script), *argv], cwd=cwd, capture_output=True, text=True,
+                          env={**clean, "PYTHONPATH": str(ROOT), **env}, timeout=60)
+
+
+def test_names_are_found_from_another_directory(tmp_path):
+    """Run from elsewhere: the config.ini and artifacts/ beside the script are used (a copy of the
+    repository's layout here), and the names appear."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "test_service.py", repo)
+    write_artifacts(repo / "artifacts")
+    with FakeServer() as url:
+        (repo / "config.ini").write_text(f"[urls]\nrecommendations_url = {url}\n")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        done = _run_script(elsewhere, "--k", "2", "--log-file", str(tmp_path / "log"),
+                           script=repo / "test_service.py")
+    assert done.returncode == 0, done.stderr
+    assert "Track 201" in done.stdout and "?" not in done.stdout
+    assert done.stderr == ""
+
+
+def test_without_names_a_warning_says_why(tmp_path):
+    with FakeServer() as url:
+        done = _run_script(tmp_path, "--k", "2", "--log-file", str(tmp_path / "log"),
+                           MUSICREC_URLS__RECOMMENDATIONS_URL=url,
+                           MUSICREC_PATHS__ARTIFACTS_DIR=str(tmp_path / "nothing"))
+    assert done.returncode == 0, done.stderr
+    assert "?" in done.stdout
+    expected = f"warning: no items.parquet in {tmp_path / 'nothing'}: tracks are shown by id"
+    assert done.stderr.startswith(expected)

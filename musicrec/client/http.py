@@ -258,13 +258,16 @@ def similar_batch_call(item_ids: list[int], k: int) -> Call[SimilarItemsBatch]:
     return Call("POST", "/similar_items/batch", SimilarItemsBatch, json=body)
 
 
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def put_call(user_id: int, item_id: int, token: str = "") -> Call[PutResult]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Call("POST", "/put", PutResult, {"user_id": user_id, "item_id": item_id}, headers=headers)
+    return Call("POST", "/put", PutResult, {"user_id": user_id, "item_id": item_id}, headers=_bearer(token))
 
 
-def get_call(user_id: int, k: int) -> Call[Events]:
-    return Call("POST", "/get", Events, {"user_id": user_id, "k": k})
+def get_call(user_id: int, k: int, token: str = "") -> Call[Events]:
+    return Call("POST", "/get", Events, {"user_id": user_id, "k": k}, headers=_bearer(token))
 
 
 # -- sync clients ------------------------------------------------------------------------------------
@@ -316,7 +319,7 @@ class EventsClient(SyncClient):
         return self.call(put_call(user_id, item_id, self.token))
 
     def get(self, user_id: int, k: int = 10) -> Events:
-        return self.call(get_call(user_id, k))
+        return self.call(get_call(user_id, k, self.token))
 
 
 # -- async clients (the recommendations service calls its neighbours with these) ---------------------
@@ -343,4 +346,4 @@ class AsyncEventsClient(AsyncClient):
         return await self.call(put_call(user_id, item_id, self.token))
 
     async def get(self, user_id: int, k: int = 10) -> Events:
-        return await self.call(get_call(user_id, k))
+        return await self.call(get_call(user_id, k, self.token))

@@ -17,9 +17,9 @@ from musicrec.data.schema import RawData, RawDataError
 
 # (raw list column of tracks.parquet, catalogue type, prepared column of names, prepared column of ids)
 ATTRIBUTES = (
-    (Raw.Artists, "artist", Columns.Artists, "artist_ids"),
-    (Raw.Albums, "album", Columns.Albums, "album_ids"),
-    (Raw.Genres, "genre", Columns.Genres, "genre_ids"),
+    (Raw.Artists, "artist", Columns.Artists, Columns.ArtistIds),
+    (Raw.Albums, "album", Columns.Albums, Columns.AlbumIds),
+    (Raw.Genres, "genre", Columns.Genres, Columns.GenreIds),
 )
 ITEMS_SCHEMA = pa.schema(
     [
@@ -146,3 +146,13 @@ def track_artists(items: pl.DataFrame) -> pl.DataFrame:
         pl.col(Columns.Item).cast(pl.Int64),
         pl.col(Columns.ArtistIds).list.first().cast(pl.Int64).alias(Columns.Artist),
     ).drop_nulls()
+
+
+def list_column(items: pl.DataFrame, ids: str, names: str) -> str | None:
+    """The column of ``items`` that lists a track's genres (or artists): ``ids`` (e.g.
+    ``Columns.GenreIds``) when present, else ``names`` (``Columns.Genres``), else None.
+
+    >>> list_column(pl.DataFrame({"genres": [["rock"]]}), Columns.GenreIds, Columns.Genres)
+    'genres'
+    """
+    return ids if ids in items.columns else names if names in items.columns else None

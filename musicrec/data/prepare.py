@@ -25,12 +25,10 @@ import pyarrow.parquet as pq
 from musicrec.columns import Columns, Raw
 from musicrec.data.catalog import ITEMS_SCHEMA, build_items, check_int32
 from musicrec.data.schema import RawData, RawDataError, exit_2_on_raw_data_error, validate_raw
+from musicrec.files import EVENTS_FILE, ITEMS_FILE, PREPARE_REPORT
 
 log = logging.getLogger(__name__)
 
-ITEMS_FILE = "items.parquet"
-EVENTS_FILE = "events.parquet"
-REPORT_FILE = "prepare_report.json"
 ROWS_PER_PART = 16_000_000  # about 1.5 GB of peak memory; smaller parts also sort faster
 ROW_GROUP_SIZE = 1_000_000
 EVENTS_SCHEMA = pa.schema(
@@ -78,7 +76,7 @@ class PrepareReport:
                 f"{self.dropped_incomplete_track:,} incomplete track, {self.dropped_by_sampling:,} sampling)",
                 f"users:  {self.users:,}; items listened: {self.items_with_events:,}; "
                 f"time range: {self.first_event} .. {self.last_event}",
-                f"written to {self.out_dir}: {ITEMS_FILE}, {EVENTS_FILE}, {REPORT_FILE}",
+                f"written to {self.out_dir}: {ITEMS_FILE}, {EVENTS_FILE}, {PREPARE_REPORT}",
             ]
         )
 
@@ -129,7 +127,7 @@ def prepare(
         ]
     )
     _write_events(raw, track_status, keep_every_nth, rows_per_part, out / EVENTS_FILE, report)
-    (out / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
+    (out / PREPARE_REPORT).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
     return report
 
 

@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from musicrec import files
 from musicrec.columns import Raw
 
 CATALOG_TYPES = ("album", "artist", "genre", "track")
@@ -82,7 +83,7 @@ class FileSpec:
 
 
 TRACKS = FileSpec(
-    "tracks.parquet",
+    files.TRACKS,
     (
         ColumnSpec(Raw.TrackId, "int64", Kind.INTEGER),
         ColumnSpec(Raw.Albums, "list<int64>", Kind.INTEGER_LIST, nullable=True),
@@ -91,7 +92,7 @@ TRACKS = FileSpec(
     ),
 )
 CATALOG_NAMES = FileSpec(
-    "catalog_names.parquet",
+    files.CATALOG_NAMES,
     (
         ColumnSpec(Raw.Id, "int64", Kind.INTEGER),
         ColumnSpec(Raw.Type, "string", Kind.STRING),
@@ -99,7 +100,7 @@ CATALOG_NAMES = FileSpec(
     ),
 )
 INTERACTIONS = FileSpec(
-    "interactions.parquet",
+    files.INTERACTIONS,
     (
         ColumnSpec(Raw.UserId, "int32", Kind.INTEGER),
         ColumnSpec(Raw.TrackId, "int32", Kind.INTEGER),

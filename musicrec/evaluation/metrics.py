@@ -298,7 +298,7 @@ def item_coverage_at_k(recs: pl.DataFrame, k: int, users: np.ndarray, n_items: i
 
 
 def genre_diversity_at_k(
-    recs: pl.DataFrame, items: pl.DataFrame, k: int, users: np.ndarray, genres: str = "genre_ids"
+    recs: pl.DataFrame, items: pl.DataFrame, k: int, users: np.ndarray, genres: str = C.GenreIds
 ) -> float:
     """Intra-list diversity: mean Jaccard distance between the genre sets of each pair in a top ``k``.
 

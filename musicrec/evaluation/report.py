@@ -106,7 +106,8 @@ def tuning_lines(doc: dict[str, Any]) -> list[str]:
               f"the end of the train period), {val['users']:,} users. {doc['seconds']:.1f} s"
               + (f", of which {frame:.1f} s build the ranker's training frame (the ranker step reuses it)"
                  if frame is not None else "")
-              + f"; {doc.get('core_s', 0):.1f} of the {doc['budget_s']:g} core-seconds budget{reached}. A "
+              + f"; {doc.get('estimate_s', doc.get('core_s', 0)):.1f} of the {doc['budget_s']:g} estimated "
+              f"core-seconds budget{reached} ({doc.get('core_s', 0):.1f} measured). A "
               "point replaces a default only when the paired bootstrap says it is better.", ""]
     lines += ["| model | setting | default | used | how |", "|---|---|---|---|---|"]
     for name in ("als", "ranker"):
@@ -124,7 +125,7 @@ def tuning_lines(doc: dict[str, Any]) -> list[str]:
         if not tried:
             continue
         keys = list(part["default"])  # the settings; every other field but the seconds is a score
-        scores = [k for k in tried[0] if k not in keys and k not in ("seconds", "core_s")]
+        scores = [k for k in tried[0] if k not in keys and k not in ("seconds", "core_s", "estimate_s")]
         chosen = part.get("chosen", {})
         lines += ["", f"{title}, every point tried (the chosen one in bold; seconds of its fit):", "",
                   "| " + " | ".join(keys + scores) + " | seconds |", "|---" * (len(keys + scores) + 1) + "|"]

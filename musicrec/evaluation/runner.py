@@ -22,6 +22,7 @@ import polars as pl
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
+from musicrec.data.catalog import list_column
 from musicrec.evaluation import metrics as M
 from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
 from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, fuse
@@ -145,8 +146,8 @@ def score_list(
     out = M.ranking_metrics(recs, truth, ks, users)
     out[f"novelty@{k}"] = M.novelty_at_k(recs, train, k, users)
     out[f"coverage@{k}"] = M.item_coverage_at_k(recs, k, users, max(n_items, 1))
-    if "genre_ids" in items.columns or C.Genres in items.columns:
-        column = "genre_ids" if "genre_ids" in items.columns else C.Genres
+    column = list_column(items, C.GenreIds, C.Genres)
+    if column is not None:
         out[f"diversity@{k}"] = M.genre_diversity_at_k(recs, items, k, users, column)
     return out
 
@@ -267,7 +268,7 @@ def evaluate_online(
         "weights": weights.to_dict() if weights is not None else None, "horizons": {},
     }
     resamples = bootstrap_resamples(len(users))
-    genres = "genre_ids" if "genre_ids" in items.columns else C.Genres if C.Genres in items.columns else None
+    genres = list_column(items, C.GenreIds, C.Genres)
     for horizon in HORIZONS:
         targets = getattr(horizons, horizon)
         truth = pl.DataFrame([(u, i) for u, items_ in targets.items() for i in items_],

@@ -39,7 +39,8 @@ def user_item_matrix(events: pl.DataFrame, users: IdMap, items: IdMap) -> sp.csr
 
 
 class AlsRecommender:
-    """Personal recommendations from implicit ALS (wrapped, not subclassed).
+    """Personal recommendations from implicit ALS (wrapped, not subclassed); a
+    :class:`~musicrec.models.base.Recommender`.
 
     Deterministic for a fixed ``params.seed``: the factors are seeded and BLAS runs single-threaded
     while fitting (implicit's own threads solve independent rows, so their number does not change the

@@ -35,9 +35,8 @@ from musicrec.config import Settings
 from musicrec.data.catalog import track_artists
 from musicrec.models.als import AlsRecommender
 from musicrec.models.blending import FusionWeights, listen_artists, online_scores
-from musicrec.models.ranker import FEATURES, score_candidates, training_frame
+from musicrec.models.ranker import RankerRecommender
 from musicrec.models.ranker.labels import period_end
-from musicrec.models.ranker.model import CatBoostStage
 from musicrec.models.similar import build_similar
 
 log = logging.getLogger(__name__)
@@ -241,8 +240,8 @@ def _ranker_lists(history: pl.DataFrame, items: pl.DataFrame, users: np.ndarray,
                   als: AlsRecommender) -> pl.DataFrame:
     """The served model replayed at the window's start: the ranker trained on ``history`` alone (its
     own label window is the end of ``history``), ranking the validation users' candidates."""
-    stage = CatBoostStage(settings.ranker, FEATURES).fit(training_frame(history, items, settings))
-    return score_candidates(stage, history, items, settings, users=users, als=als)
+    model = RankerRecommender(settings, items).fit(history, als=als)
+    return model.recommend(users, settings.ranker.n_recs)
 
 
 def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from musicrec.columns import Columns as C
 from musicrec.config import Similar
+from musicrec.data.catalog import list_column
 from musicrec.models.als import AlsRecommender, cosine_neighbours
 from musicrec.models.ids import IdMap
 
@@ -79,8 +80,8 @@ def content_matrix(items: pl.DataFrame, params: Similar) -> sp.csr_matrix:
     """Rows = ``items`` rows; columns = genres then artists; TF-IDF weights times the section weight,
     rows L2-normalised (so a row product is a cosine)."""
     blocks = []
-    for column, weight in ((_pick(items, "genre_ids", C.Genres), params.genre_weight),
-                           (_pick(items, "artist_ids", C.Artists), params.artist_weight)):
+    for column, weight in ((_pick(items, C.GenreIds, C.Genres), params.genre_weight),
+                           (_pick(items, C.ArtistIds, C.Artists), params.artist_weight)):
         long = items.select(pl.int_range(pl.len()).alias("row"), column).explode(column).drop_nulls()
         codes = long.get_column(column).to_numpy()
         values, cols = np.unique(codes, return_inverse=True)
@@ -107,8 +108,8 @@ def content_neighbours(
     idx = ids.to_internal(plays.get_column(C.Item).to_numpy(), strict=False)
     play_count[idx[idx >= 0]] = plays.get_column(C.Plays).to_numpy()[idx >= 0]
 
-    genres = _binary(items, _pick(items, "genre_ids", C.Genres))
-    artists = _binary(items, _pick(items, "artist_ids", C.Artists))
+    genres = _binary(items, _pick(items, C.GenreIds, C.Genres))
+    artists = _binary(items, _pick(items, C.ArtistIds, C.Artists))
     # bounded candidate lists keep every batch small even for a genre or artist with 100k tracks
     top_of_genre = _top_per_column(genres, play_count, _CANDIDATES_PER_K * k)
     top_of_artist = _top_per_column(artists, play_count, _CANDIDATES_PER_K * k)
@@ -143,10 +144,9 @@ def content_neighbours(
 
 
 def _pick(items: pl.DataFrame, ids_column: str, names_column: str) -> str:
-    if ids_column in items.columns:
-        return ids_column
-    if names_column in items.columns:
-        return names_column
+    column = list_column(items, ids_column, names_column)
+    if column is not None:
+        return column
     raise ValueError(f"items needs a {ids_column!r} or {names_column!r} list column, found {items.columns}")
 
 

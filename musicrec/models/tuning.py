@@ -19,16 +19,18 @@ listens in it) and searches, within ``[tuning] budget_s``:
 
 The best point of a model replaces its default only when the paired bootstrap interval
 (``[tuning] confidence``) of its per-user NDCG@10 over the default's lies above 1: noise on a small
-window keeps the defaults. The budget counts core-seconds (:class:`Budget`). The default points are
-the reference: ALS's runs unless a one-iteration fit says it alone would end past the budget (then
-ALS is not searched), the ranker's always does (its rows are capped); any other point starts only if,
-by the cost of the earlier points, it would end within the budget (ALS may use half of it when the
-ranker is tuned too). Keys given explicitly (:func:`~musicrec.config.fixed_keys`) are not
-searched and are reported as fixed. Every fit is seeded (ALS fits with single-threaded BLAS, CatBoost
-with ``[ranker] threads``) and the budget counts CPU, not wall time, so the same data and settings try
-and choose the same points even on a busy machine; only a point priced right at the budget's edge may
-start on one run and not on another (CPU time varies a little), and the document says when the budget
-was reached.
+window keeps the defaults. The budget (:class:`Budget`) is spent in *estimated* core-seconds: each
+point's cost is computed from the size of the data and the point (rows, iterations, factors, trees,
+depth) with constants measured once on the reference machine (2 cores, docs/benchmarks.md), never
+timed during the run. So the points tried depend on the data and the settings only, not on the
+machine or its load: a faster machine tries the same points, sooner (and tuning keeps its share of
+``train`` on any machine). The default points are the reference: ALS's runs unless its estimate alone
+is past the budget (then ALS is not searched), the ranker's always does (its rows are capped); any
+other point starts only if its estimate fits in what is left (ALS may use half of the budget when the
+ranker is tuned too). Keys given explicitly (:func:`~musicrec.config.fixed_keys`) are not searched
+and are reported as fixed. Every fit is seeded (ALS fits with single-threaded BLAS, CatBoost with
+``[ranker] threads``), so the same data and settings choose the same points. The document records
+each point's estimate and its measured seconds and core-seconds, and whether the budget was reached.
 """
 
 from __future__ import annotations
@@ -79,27 +81,53 @@ class Result:
     frame: pl.DataFrame | None = None
 
 
+# Estimated cost of a fit in reference core-seconds (CPU seconds over 2 cores on the machine of
+# docs/benchmarks.md), measured there on the demo data (1.25M history rows, 5,000 validation users,
+# 19k tracks, 20k ranker rows): an ALS fit costs per history row and iteration a fixed part plus a
+# part per factor (1.7 / 1.4 / 2.0 / 3.3 core-seconds at 16 / 32 / 64 / 128 factors), scoring every
+# track for the validation users ~0.7; a CatBoost fit per training row and tree of depth 4 (2.6 for
+# 1000 trees; a tree costs ~2^depth).
+ALS_ROW_ITERATION = 8e-8
+ALS_ROW_ITERATION_FACTOR = 1.4e-9
+ALS_USER_TRACK = 7e-9
+RANKER_ROW_TREE = 1.3e-7  # at depth 4
+
+
+def als_cost(val: Validation, tracks: int, iterations: int, factors: int) -> float:
+    """Estimated core-seconds of fitting and scoring one ALS point on ``val`` (see the constants)."""
+    rows = val.history.height * iterations
+    return (rows * (ALS_ROW_ITERATION + ALS_ROW_ITERATION_FACTOR * factors)
+            + len(val.users) * tracks * ALS_USER_TRACK)
+
+
+def ranker_cost(rows: int, trees: int, depth: int) -> float:
+    """Estimated core-seconds of one CatBoost fit of at most ``trees`` trees on ``rows`` rows."""
+    return rows * trees * RANKER_ROW_TREE * 2.0 ** (depth - 4)
+
+
 class Budget:
-    """Core-seconds used since the start: this process's CPU time over the cores it may use. On an idle
-    machine that is its wall time; other jobs sharing the machine slow the wall clock, not this count,
-    so they do not change which points are tried. A point may start only if its estimated end is
-    within the limit (or ``share`` of it: ALS leaves the rest to the ranker)."""
+    """Estimated core-seconds spent (see :func:`als_cost`, :func:`ranker_cost`): a point may start only
+    if its estimate fits in what is left of the limit (or of ``share`` of it: ALS leaves the rest to the
+    ranker). Deterministic: the same data and settings spend the same budget on any machine."""
 
     def __init__(self, seconds: float):
-        self.limit, self.reached = seconds, False
+        self.limit, self.spent, self.reached = seconds, 0.0, False
         self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
-    def used(self) -> float:
+    def core_s(self) -> float:
+        """Measured core-seconds since the start (reported, never used to decide)."""
         return (time.process_time() - self.cpu_start) / self.cores
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def allows(self, estimate: float, share: float = 1.0) -> bool:
-        if self.used() + estimate > self.limit * share:
+    def take(self, estimate: float, share: float = 1.0) -> bool:
+        """Spend ``estimate`` if it fits in ``share`` of the limit; False (budget reached) otherwise."""
+        if self.spent + estimate > self.limit * share:
             self.reached = True
             return False
+        self.spent += estimate
         return True
 
 
@@ -192,14 +220,14 @@ def search_als(val: Validation, settings: Settings, budget: Budget, share: float
     def key(point: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(point[a] for a in ALS_AXES)
 
+    tracks = val.history.get_column(C.Item).n_unique()
+
     def score(point: dict[str, Any]) -> float | None:
         if key(point) not in tried:
-            # a fit costs about as much as the dearest so far, more with more factors (never less)
-            estimate = max((t["core_s"] * max(1.0, point["factors"] / t["factors"]) for t in tried.values()),
-                           default=0.0)
-            if tried and not budget.allows(estimate, share):
+            estimate = als_cost(val, tracks, base.iterations, point["factors"])
+            if not budget.take(estimate, share):
                 return None
-            start, used = time.perf_counter(), budget.used()
+            start, used = time.perf_counter(), budget.core_s()
             model = AlsRecommender(base.model_copy(update=point)).fit(val.history, show_progress=False)
             recs = model.recommend(val.users, max(K, n), show_progress=False)
             per_user[key(point)] = ndcg_per_user(recs, val.truth, K, val.users)
@@ -207,18 +235,18 @@ def search_als(val: Validation, settings: Settings, budget: Budget, share: float
             value, seconds = float(per_user[key(point)].mean()), time.perf_counter() - start
             tried[key(point)] = {**point, "ndcg@10": round(value, 4),
                                  f"recall@{n}": round(float(recall[key(point)].mean()), 4),
-                                 "seconds": round(seconds, 2), "core_s": round(budget.used() - used, 2)}
+                                 "estimate_s": round(estimate, 2), "seconds": round(seconds, 2),
+                                 "core_s": round(budget.core_s() - used, 2)}
             log.info("tuning als %s: validation NDCG@10 %.4f (%.1f s)", point, value, seconds)
         return float(per_user[key(point)].mean())
 
-    # a one-iteration fit prices the default point first: on data too large for the budget (one fit
-    # would not end within it) ALS is not searched at all, rather than fitted once for nothing
-    used = budget.used()
-    AlsRecommender(base.model_copy(update={"iterations": 1})).fit(val.history, show_progress=False)
-    estimate = (budget.used() - used) * base.iterations
-    if not budget.allows(estimate, share):
-        return {**doc, "skipped": f"one ALS fit (about {estimate:.0f} core-seconds, from a one-iteration "
-                                  f"fit) does not fit in the budget"}
+    # on data too large for the budget (the default point alone would not fit in it) ALS is not
+    # searched at all, rather than fitted once for nothing
+    estimate = als_cost(val, tracks, base.iterations, default["factors"])
+    if estimate > budget.limit * share:
+        budget.reached = True
+        return {**doc, "skipped": f"one ALS fit (about {estimate:.0f} estimated core-seconds) does not "
+                                  f"fit in the budget"}
     current, best = dict(default), score(default)
     for axis in axes:
         values = sorted(set(grids[axis]) | {current[axis]})
@@ -292,23 +320,24 @@ def search_ranker(frame: pl.DataFrame, settings: Settings, budget: Budget) -> di
     splits = ranker_splits(frame, settings)
     tried: list[dict[str, Any]] = []
     per_list: dict[tuple[Any, ...], np.ndarray] = {}
-    per_tree = 0.0  # core-seconds of one tree of the default depth, from the fits so far
     for depth, lr in pairs:
-        scale = len(splits) * max(trees) * 2.0 ** (depth - default["depth"])  # a tree costs ~2^depth
-        if tried and not budget.allows(per_tree * scale):
+        estimate = sum(ranker_cost(train.height, max(trees), depth) for train, _ in splits)
+        if tried and not budget.take(estimate):
             break
-        start, used = time.perf_counter(), budget.used()
+        if not tried:  # the default (the first) always runs
+            budget.spent += estimate
+        start, used = time.perf_counter(), budget.core_s()
         stage = CatBoostStage(base.model_copy(update={"depth": depth, "learning_rate": lr}), FEATURES)
         curves = [(valid, stage.tree_curve(train, valid, trees, cfg.seed + 1000 * m))
                   for m, (train, valid) in enumerate(splits)]
-        seconds, core_s = time.perf_counter() - start, budget.used() - used
-        per_tree = max(per_tree, core_s / scale)
+        seconds, core_s = time.perf_counter() - start, budget.core_s() - used
         for n in trees:  # one fit per (depth, learning rate) scores every tree count: its seconds on each
             per_list[(depth, lr, n)] = np.concatenate([within_candidates_ndcg(valid, curve[n])
                                                        for valid, curve in curves])
             tried.append({"depth": depth, "learning_rate": lr, "iterations": n,
                           "ndcg@10_within_candidates": round(float(per_list[(depth, lr, n)].mean()), 4),
-                          "seconds": round(seconds, 2), "core_s": round(core_s, 2)})
+                          "estimate_s": round(estimate, 2), "seconds": round(seconds, 2),
+                          "core_s": round(core_s, 2)})
         log.info("tuning ranker depth %d, learning rate %s: %s (%.1f s)", depth, lr,
                  {t["iterations"]: t["ndcg@10_within_candidates"] for t in tried[-len(trees):]}, seconds)
     # cost of a point: trees x 2^depth (the learning rate costs nothing)
@@ -352,19 +381,20 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> Result
     ranker = {a: getattr(settings.ranker, a) for a in RANKER_AXES}
     doc["ranker"] = {"fixed": {a: v for a, v in ranker.items() if a not in tunable["ranker"]},
                      "default": ranker, "chosen": {}, "tried": []}
+    frame_core_s = 0.0
     if tunable["ranker"]:
-        start, used = time.perf_counter(), budget.used()
+        start, used = time.perf_counter(), budget.core_s()
         try:
             frame = training_frame(train, items, chosen)
         except ValueError as exc:  # tiny data: no label window, no positives
             doc["ranker"]["skipped"] = str(exc)
         else:
-            # the frame is the ranker step's own (it reuses it): not counted in the budget
-            frame_s = time.perf_counter() - start
-            budget.limit += budget.used() - used
+            # the frame is the ranker step's own (it reuses it): not part of the search's cost
+            frame_s, frame_core_s = time.perf_counter() - start, budget.core_s() - used
             doc["ranker"] = {**search_ranker(frame, chosen, budget), "frame_s": round(frame_s, 1)}
     doc["budget_reached"] = budget.reached
-    doc["core_s"] = round(budget.used() - (budget.limit - cfg.budget_s), 1)  # the frame not counted
+    doc["estimate_s"] = round(budget.spent, 1)
+    doc["core_s"] = round(budget.core_s() - frame_core_s, 1)  # measured; the frame not counted
     doc["seconds"] = round(budget.elapsed(), 1)
     log.info("tuning done in %.1f s%s: als %s, ranker %s", doc["seconds"],
              " (budget reached: the points after it were not tried)" if budget.reached else "",

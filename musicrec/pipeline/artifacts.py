@@ -14,27 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import musicrec
+
+# the names live in musicrec.files; the pipeline's steps read them as A.<NAME>
+from musicrec.files import (  # noqa: F401
+    ALS_MODEL,
+    BLEND,
+    EVENTS_FILE,
+    ITEMS,
+    ITEMS_FILE,
+    MANIFEST,
+    METRICS_JSON,
+    METRICS_MD,
+    PERSONAL_ALS,
+    RANKER_RECS,
+    RECOMMENDATIONS,
+    SIMILAR,
+    SPLIT,
+    TOP_POPULAR,
+    TOP_RECENT,
+    TUNING,
+    USER_ARTISTS,
+)
 from musicrec.storage.artifacts import ArtifactStore
-
-SPLIT = "split.json"
-TUNING = "tuning.json"  # the settings tuning chose on the end of the train period, every tried point
-TOP_POPULAR = "top_popular.parquet"
-TOP_RECENT = "top_recent.parquet"
-ALS_MODEL = "als_model"
-PERSONAL_ALS = "personal_als.parquet"
-SIMILAR = "similar.parquet"
-RANKER_RECS = "ranker_recs.parquet"
-METRICS_JSON = "metrics.json"
-METRICS_MD = "metrics.md"
-RECOMMENDATIONS = "recommendations.parquet"
-BLEND = "blend.json"  # the learned blend's weights (fitted on the end of the train period)
-USER_ARTISTS = "user_artists.parquet"  # each user's most played artists (explanations)
-ITEMS = "items.parquet"
-MANIFEST = "manifest.json"
-
-# prepared inputs (in the prepared directory, written by `python -m musicrec prepare`)
-EVENTS_FILE = "events.parquet"
-ITEMS_FILE = "items.parquet"
 
 MODELLING_NOTE = (
     "All models are fit on the listens before split_date; the artifacts evaluated on the test period "

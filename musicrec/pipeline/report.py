@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 from musicrec.columns import Columns as C
+from musicrec.files import RAW_FILES
 
-RAW_FILES = ("tracks.parquet", "catalog_names.parquet", "interactions.parquet")
 WEEK = "week"
 
 

@@ -169,7 +169,8 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     reuse = ctx.cache.get("als") if ctx.cache.get("als_fitted_here") else None
     key, frame = ctx.cache.pop("ranker_frame", (None, None))
     rows = frame if key == frame_key(ctx.settings) else None  # the tune step built it with these settings
-    recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse, rows=rows)
+    recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse, rows=rows,
+                                               show_progress=ctx.show_progress)
     info["training_frame_from_tuning"] = rows is not None
     info["als_reused"] = reuse is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest

@@ -3,7 +3,8 @@
 A service that fails at start-up stops everything (a configuration error); one that exits after it was
 ready is restarted by :mod:`musicrec.services.supervisor` while the others keep serving.
 
-Ports come from ``[urls]``; each service is started with ``uvicorn --factory`` on its ``create_app`` so
+Ports come from ``[urls]``; each service listens on ``[serving] host``, or on the host of its ``[urls]``
+entry when that is empty (the default). Each is started with ``uvicorn --factory`` on its ``create_app`` so
 settings (``config.ini`` and ``MUSICREC_*``) are read by the children exactly as by
 ``uvicorn recommendations_service:app``. Each child runs in its own process group: on Ctrl-C or SIGTERM
 the command terminates every group it started and waits for it, so no process is left behind.
@@ -22,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -54,6 +56,17 @@ class Service:
     def host_port(self) -> tuple[str, int]:
         parts = urlsplit(self.url)
         return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+
+    def listen_on(self, settings: Settings) -> tuple[str, int]:
+        """Where the service listens: ``[serving] host`` (empty: the ``[urls]`` host) and the URL's port.
+
+        >>> service = Service("events", "f", "events_store_url", "http://127.0.0.1:8020")
+        >>> service.listen_on(load_settings(serving={"host": ""})), service.listen_on(
+        ...     load_settings(serving={"host": "0.0.0.0"}))
+        (('127.0.0.1', 8020), ('0.0.0.0', 8020))
+        """
+        host, port = self.host_port
+        return settings.serving.host or host, port
 
 
 def services_of(settings: Settings) -> list[Service]:
@@ -89,9 +102,9 @@ def check_artifacts(location: Path | str, settings: Settings | None = None) -> N
         click.echo(f"note: {resolved.note}", err=True)
 
 
-def check_port_free(service: Service) -> None:
+def check_port_free(service: Service, settings: Settings) -> None:
     """Raise a one-line error when something already listens on the service's port."""
-    host, port = service.host_port
+    host, port = service.listen_on(settings)
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -104,8 +117,8 @@ def check_port_free(service: Service) -> None:
             ) from None
 
 
-def start(service: Service, workers: int, access_log: bool) -> None:
-    host, port = service.host_port
+def start(service: Service, settings: Settings, workers: int, access_log: bool) -> None:
+    host, port = service.listen_on(settings)
     argv = [sys.executable, "-m", "uvicorn", service.factory, "--factory",
             "--host", host, "--port", str(port), "--workers", str(workers)]
     if not access_log:
@@ -198,6 +211,18 @@ def examples(settings: Settings) -> list[str]:
     return lines
 
 
+def run_one(name: str, app: Any) -> None:
+    """``python recommendations_service.py`` (or ``features_``, ``events_``): serve ``app`` with uvicorn on
+    ``[serving] host`` and the port of the service's ``[urls]`` entry, as ``serve`` does for all three.
+    (``uvicorn recommendations_service:app`` listens where uvicorn's own ``--host``/``--port`` say.)"""
+    import uvicorn
+
+    settings: Settings = app.state.settings
+    service = next(s for s in services_of(settings) if s.name == name)
+    host, port = service.listen_on(settings)
+    uvicorn.run(app, host=host, port=port, access_log=False)
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -219,12 +244,12 @@ def serve_command(workers: int, timeout_s: float, access_log: bool) -> None:
     check_artifacts(settings.paths.artifacts_dir, settings)
     services = services_of(settings)
     for service in services:
-        check_port_free(service)
+        check_port_free(service, settings)
     # SIGINT too: a command started in the background by a shell inherits SIGINT ignored.
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for service in services:
-            start(service, workers, access_log)
+            start(service, settings, workers, access_log)
             wait_ready(service, timeout_s)
             click.echo(f"{service.name:>15} service ready at {service.url}")
         click.echo("\nTry (in another terminal):\n  " + "\n  ".join(examples(settings)))
@@ -232,7 +257,7 @@ def serve_command(workers: int, timeout_s: float, access_log: bool) -> None:
         # From here an exit is a crash: restarted with backoff (a failure at start-up above stopped all)
         Supervisor(
             services, settings.supervisor,
-            start=functools.partial(start, workers=workers, access_log=access_log),
+            start=functools.partial(start, settings=settings, workers=workers, access_log=access_log),
             kill=functools.partial(_signal_group, sig=signal.SIGKILL),
             ready=lambda service: answers_ready(service.url, NEIGHBOUR_CHECKS), timeout_s=timeout_s,
         ).run()

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from musicrec import files as F
 from musicrec.config import Settings
 from musicrec.storage.artifacts import ArtifactStore, MissingArtifactError
 from musicrec.storage.location import local_artifacts_dir, normalize_location, open_store
@@ -32,13 +33,11 @@ log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 RUNS = "runs"
-MANIFEST = "manifest.json"
 FLAT = "flat"  # the model version reported for a location without runs
 RUNNING, FAILED, COMPLETE = "running", "failed", "complete"  # a run's manifest "status" (set by train)
 HISTORY = 20  # previous runs remembered in the pointer (rollback targets)
 # what a run needs before it may become current: one name of each group (the services' required files)
-SERVABLE = (("recommendations.parquet", "personal_als.parquet"), ("top_popular.parquet",),
-            ("similar.parquet",))
+SERVABLE = (F.OFFLINE_FILES, (F.TOP_POPULAR,), (F.SIMILAR,))
 
 
 class RunError(ValueError):
@@ -133,8 +132,8 @@ class RunStore:
     def info(self, run_id: str, current: str | None) -> RunInfo:
         store = self.run(run_id)
         info = RunInfo(run_id, run_id == current, missing=self.missing(run_id))
-        if store.exists(MANIFEST):
-            manifest = store.read_json(MANIFEST)
+        if store.exists(F.MANIFEST):
+            manifest = store.read_json(F.MANIFEST)
             info.created_at = str(manifest.get("created_at") or manifest.get("updated_at") or "")
             info.data_sha256 = str(manifest.get("data", {}).get("sha256", ""))
             info.metrics = key_metrics(manifest)
@@ -194,7 +193,7 @@ class RunStore:
 
     def has_flat_artifacts(self) -> bool:
         """Artifacts of the flat layout (a manifest at the top of the location)."""
-        return self.root.exists(MANIFEST)
+        return self.root.exists(F.MANIFEST)
 
     def prune(self, keep: int) -> list[str]:
         """Delete old runs; return their ids.

@@ -93,12 +93,15 @@ def test_features_calls():
     assert json.loads(seen[0].content) == {"item_ids": [4, 8], "k": 3}
 
 
-def test_events_calls_send_the_token_on_put_only():
+def test_events_calls_send_the_token_on_put_and_get():
     seen, transport = recording({"result": "ok"})
     events = EventsClient("http://events", token="s3cret", transport=transport)
     assert events.put(1, 2).result == "ok"
     assert seen[0].headers["Authorization"] == "Bearer s3cret"
     assert dict(seen[0].url.params) == {"user_id": "1", "item_id": "2"}
+    seen, transport = recording({"events": [3, 2]})
+    assert EventsClient("http://events", token="s3cret", transport=transport).get(1, k=2).events == [3, 2]
+    assert seen[0].headers["Authorization"] == "Bearer s3cret"
     seen, transport = recording({"events": [3, 2]})
     assert EventsClient("http://events", transport=transport).get(1, k=2).events == [3, 2]
     assert "Authorization" not in seen[0].headers

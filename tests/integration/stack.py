@@ -14,7 +14,7 @@ from tests.services.recommendations.artifacts import write_artifacts
 class Stack:
     """events, features and recommendations wired to each other through ``MUSICREC_URLS__*``."""
 
-    def __init__(self, directory: Path, max_k: int = 1000) -> None:
+    def __init__(self, directory: Path, max_k: int = 1000, token: str = "") -> None:
         # the layout train writes: one run, made current (what the services and tests.ipynb follow)
         self.artifacts_dir = directory / "artifacts"
         runs = RunStore.open(self.artifacts_dir, load_settings())
@@ -27,7 +27,7 @@ class Stack:
             "MUSICREC_PATHS__ARTIFACTS_DIR": str(self.artifacts_dir),
             "MUSICREC_EVENTS__BACKEND": "sqlite",
             "MUSICREC_EVENTS__SQLITE_PATH": str(directory / "events.sqlite3"),
-            "MUSICREC_EVENTS__TOKEN": "",
+            "MUSICREC_EVENTS__TOKEN": token,
             "MUSICREC_URLS__RECOMMENDATIONS_URL": self.urls["recommendations"],
             "MUSICREC_URLS__FEATURES_STORE_URL": self.urls["features"],
             "MUSICREC_URLS__EVENTS_STORE_URL": self.urls["events"],

@@ -76,6 +76,19 @@ def test_warm_user_with_online_history(stack):
     assert answer(stack, "/recommendations_offline", user_id=WARM_USER, k=3)["recs"] == [101, 102, 103]
 
 
+def test_with_an_events_token_the_recommendations_service_sends_it(tmp_path):
+    from tests.integration.stack import Stack
+
+    with Stack(tmp_path, token="t0k") as locked:
+        auth = {"Authorization": "Bearer t0k"}
+        events = locked.urls["events"]
+        assert httpx.post(f"{events}/get", params={"user_id": WARM_USER}).status_code == 401
+        for item in (500, 501):
+            httpx.post(f"{events}/put", params={"user_id": WARM_USER, "item_id": item}, headers=auth)
+        online = answer(locked, "/recommendations_online", user_id=WARM_USER, k=10)
+        assert (online["recs"], online["degraded"]) == ([302, 304, 301, 101], False)
+
+
 def test_explanations_and_the_served_blend(stack):
     # the tiny artifacts have no blend.json (a train before the learned blend): the alternate rule
     ready = httpx.get(f"{stack.urls['recommendations']}/ready").json()

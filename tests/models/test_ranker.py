@@ -15,50 +15,7 @@ from musicrec.models.ranker import (
 from musicrec.models.ranker.features import neighbour_recent
 from musicrec.models.ranker.labels import label_split, sample_negatives
 from musicrec.pipeline.split import time_split
-
-T0 = datetime(2022, 11, 1)
-SCHEMA = {"user_id": pl.Int32, "item_id": pl.Int32, "started_at": pl.Datetime("us")}
-HOT = 150  # played by many users in the feature period: always a recent-popular candidate
-
-
-def make_events(seed: int = 0) -> pl.DataFrame:
-    """Two taste groups over 45 days (group A: tracks 100..129, group B: 200..229), one hot track.
-
-    Track 300 is listened to only after 2022-12-10 (the test period in these tests).
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(60):
-        base = 100 if u < 30 else 200
-        for i in range(30):
-            if rng.random() < 0.35:
-                rows.append((u, base + i, T0 + timedelta(days=int(rng.integers(0, 45)))))
-        if u % 2 == 0:
-            rows.append((u, HOT, T0 + timedelta(days=int(rng.integers(0, 20)))))
-        if u % 3 == 0:
-            rows.append((u, 300, T0 + timedelta(days=int(rng.integers(40, 45)))))
-    events = pl.DataFrame(rows, schema=SCHEMA, orient="row").unique(["user_id", "item_id"], keep="first")
-    return events.sort(["user_id", "started_at", "item_id"])
-
-
-def make_items() -> pl.DataFrame:
-    ids = list(range(100, 130)) + list(range(200, 230)) + [HOT, 300]
-    return pl.DataFrame({
-        "item_id": ids,
-        "genre_ids": [[1] if i < 200 else [2] for i in ids],
-        "artist_ids": [[i % 7] for i in ids],
-    }, schema_overrides={"item_id": pl.Int32, "genre_ids": pl.List(pl.Int32),
-                         "artist_ids": pl.List(pl.Int32)})
-
-
-SETTINGS = load_settings(
-    popular={"n": 10, "recent_days": 14},
-    als={"factors": 4, "iterations": 5, "regularization": 0.01, "alpha": 10.0, "blas_threads": 1, "seed": 3},
-    ranker={"iterations": 30, "depth": 3, "label_days": 7, "windows": 2, "n_candidates": 15,
-            "recent_candidates": 5, "similar_candidates": 5, "last_listens": 3, "negatives_per_positive": 3,
-            "threads": 1, "n_recs": 8, "seed": 5, "valid_fraction": 0.2},
-)
-SPLIT_DATE = datetime(2022, 12, 10)
+from tests.helpers.two_groups import HOT, SCHEMA, SETTINGS, SPLIT_DATE, make_events, make_items
 
 
 @pytest.fixture(scope="module")
@@ -112,39 +69,20 @@ def test_labels_are_window_listens_and_candidates_are_unheard(split):
     assert rows.select(FEATURES).null_count().sum_horizontal().item() == 0
 
 
-def test_recommendations_exclude_listened_and_test_only_tracks(split, ranked):
+def test_pipeline_lists_cover_every_train_user_and_never_a_test_only_track(split, ranked):
+    # the list shape and the heard-track filter are the model contract's (test_contract.py)
     recs, info = ranked
-    assert recs.columns == ["user_id", "item_id", "score", "rank"]
-    assert recs.join(split.train, on=["user_id", "item_id"], how="semi").height == 0
     assert 300 not in recs.get_column("item_id").to_list()  # only ever heard in the test period
     users = split.train.get_column("user_id").unique()
     assert set(recs.get_column("user_id").unique().to_list()) == set(users.to_list())
-    per_user = recs.group_by("user_id").agg(pl.len(), pl.col("rank"), pl.col("score"))
-    assert per_user.get_column("len").max() == SETTINGS.ranker.n_recs
-    for ranks, scores in zip(per_user.get_column("rank").to_list(), per_user.get_column("score").to_list(),
-                             strict=True):
-        assert ranks == list(range(1, len(ranks) + 1))
-        assert scores == sorted(scores, reverse=True)
+    assert recs.group_by("user_id").len().get_column("len").max() == SETTINGS.ranker.n_recs
     assert set(info["feature_importance"]) == set(FEATURES)
-
-
-def test_ranker_prefers_the_users_own_group(ranked):
-    recs, _ = ranked
-    top = recs.filter(pl.col("rank") <= 3)
-    own = top.filter(((pl.col("user_id") < 30) & (pl.col("item_id") < 200))
-                     | ((pl.col("user_id") >= 30) & pl.col("item_id").is_between(200, 229)))
-    assert own.height / top.height > 0.7
 
 
 def test_a_given_als_model_fitted_on_the_train_period_gives_the_same_lists(split, ranked):
     als = AlsRecommender(SETTINGS.als).fit(split.train, show_progress=False)
     recs, _ = train_and_recommend_with_info(split.train, make_items(), SETTINGS, als=als)
     assert recs.equals(ranked[0])
-
-
-def test_same_seed_same_output(split, ranked):
-    again = train_and_recommend(split.train, make_items(), SETTINGS)
-    assert again.equals(ranked[0])
 
 
 def test_negative_sampling_is_seeded_and_keeps_users_with_positives():
@@ -159,20 +97,6 @@ def test_negative_sampling_is_seeded_and_keeps_users_with_positives():
 def test_label_days_too_long_is_a_clear_error(split):
     with pytest.raises(ValueError, match=r"\[ranker\] label_days"):
         train_and_recommend(split.train, make_items(), load_settings(ranker={"label_days": 400}))
-
-
-@pytest.mark.parametrize("loss, prior, refit, extra", [
-    ("YetiRank", "none", False, {"row_weight": "group"}),
-    ("PairLogit", "recent_share", False, {}),
-    ("Logloss", "decayed_share", True, {}),
-    ("Logloss", "recent_share", False, {"row_weight": "sqrt", "popular_candidates": 5}),
-])
-def test_other_losses_and_priors_rank_too(split, loss, prior, refit, extra):
-    settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(update={
-        "loss": loss, "prior": prior, "refit_full": refit, **extra})})
-    recs = train_and_recommend(split.train, make_items(), settings)
-    assert recs.join(split.train, on=["user_id", "item_id"], how="semi").height == 0
-    assert recs.get_column("rank").max() == SETTINGS.ranker.n_recs
 
 
 def test_neighbour_recent_counts_what_taste_neighbours_play_now(split):
@@ -240,10 +164,10 @@ def test_recent_taste_and_new_since_last_features():
                           "genre_ids": [[1]] * 30 + [[2]] * features.TASTE_LAST + [[1], [2]]},
                          schema_overrides={"item_id": pl.Int32, "genre_ids": pl.List(pl.Int32)})
     pairs = pl.DataFrame({"user_id": [1, 1], "item_id": [8, 9], "als_rank": [1, 2],
-                          "recent_rank": [None, 1], "popular_rank": [None, None],
+                          "recent_rank": [None, 1],
                           "similar_score": [None, None]},
                          schema={"user_id": pl.Int32, "item_id": pl.Int32, "als_rank": pl.Int32,
-                                 "recent_rank": pl.Int32, "popular_rank": pl.Int32,
+                                 "recent_rank": pl.Int32,
                                  "similar_score": pl.Float32})
     als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
     until = datetime(2022, 1, 17)
@@ -264,42 +188,3 @@ def test_recent_taste_and_new_since_last_features():
     assert again.equals(out)
 
 
-def test_popular_candidates_add_the_most_played_unheard_tracks(split):
-    from musicrec.models.popular import top_popular
-    from musicrec.models.ranker import candidates as cand
-
-    history = label_split(split.train, SETTINGS.ranker.label_days).history
-    als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
-    until = history.get_column("started_at").max() + timedelta(days=1)
-    users = np.array([0, 45])
-    off = cand.generate(history, users, until, als, SETTINGS)
-    assert off.get_column("popular_rank").null_count() == off.height
-    settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(update={
-        "popular_candidates": 6})})
-    on = cand.generate(history, users, until, als, settings)
-    top = top_popular(history, 6).select(pl.col("item_id").cast(pl.Int32), pl.col("rank").alias("expected"))
-    heard = history.select(pl.col("user_id").cast(pl.Int32), pl.col("item_id").cast(pl.Int32)).unique()
-    wanted = (pl.DataFrame({"user_id": users.astype(np.int32)}).join(top, how="cross")
-              .join(heard, on=["user_id", "item_id"], how="anti"))
-    assert wanted.height > 0
-    got = on.join(wanted, on=["user_id", "item_id"], how="inner")
-    assert got.height == wanted.height  # every unheard top track is a candidate, with its rank
-    assert (got.get_column("popular_rank") == got.get_column("expected")).all()
-    assert on.join(heard, on=["user_id", "item_id"], how="semi").height == 0
-    assert on.filter(pl.col("popular_rank").is_not_null()).height == wanted.height
-
-
-@pytest.mark.parametrize("mode", ["none", "group", "sqrt"])
-def test_row_weights_make_every_list_weigh_alike(mode):
-    from musicrec.models.ranker.model import GROUP, CatBoostStage
-
-    frame = pl.DataFrame({GROUP: [1] * 8 + [2] * 2})
-    weights = CatBoostStage(SETTINGS.ranker.model_copy(update={"row_weight": mode}), FEATURES)._weights(frame)
-    if mode == "none":
-        assert weights is None
-        return
-    per_group = [weights[:8].sum(), weights[8:].sum()]
-    # group: each list sums to the same total; sqrt: totals grow with the square root of the list size
-    expected_ratio = 1.0 if mode == "group" else np.sqrt(8 / 2)
-    assert per_group[0] / per_group[1] == pytest.approx(expected_ratio)
-    assert np.all(weights[:8] == weights[0]) and weights[8] > weights[0]

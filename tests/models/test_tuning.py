@@ -131,10 +131,10 @@ def test_too_little_data_or_off_keeps_the_configured_values(data):
 
 def test_the_budget_stops_the_search(data):
     events, items = data
-    settings = _settings(tuning={"budget_s": 0.001})
+    settings = _settings(tuning={"budget_s": 1e-6})
     doc = tuning.tune(_train(events), items, settings).doc
     assert doc["budget_reached"]
-    # ALS: a one-iteration fit says even the default point would end past the budget: not searched
+    # ALS: even the default point's estimate is past the budget: not searched
     assert doc["als"]["tried"] == [] and "does not fit in the budget" in doc["als"]["skipped"]
     # the ranker: its default (depth, learning rate) only, whose one fit scores every tree count
     assert {(t["depth"], t["learning_rate"]) for t in doc["ranker"]["tried"]} == {(4, 0.03)}
@@ -165,3 +165,21 @@ def test_never_reads_the_test_period_and_the_window_can_change_the_choice(data):
     moved = tuning.tune(_train(inside), items, settings).doc
     assert moved["als"]["tried"] != base["als"]["tried"]
     assert moved["als"]["chosen"] != base["als"]["chosen"]
+
+
+def test_the_points_tried_do_not_depend_on_the_machines_speed(data, monkeypatch):
+    # The budget is spent in estimated core-seconds computed from the data, never timed: a machine ten
+    # times slower (its CPU clock advancing ten times as fast) tries and chooses exactly the same points.
+    events, items = data
+    train = _train(events)
+    base = _settings()
+    val = tuning.validation_window(train, base.tuning)
+    default = tuning.als_cost(val, val.history.get_column("item_id").n_unique(), base.als.iterations, 64)
+    settings = _settings(tuning={"budget_s": 2 * 1.5 * default})  # ALS's half: the default and a bit
+    fast = tuning.tune(train, items, settings).doc
+    assert fast["budget_reached"] and 1 <= len(fast["als"]["tried"]) < 4
+    assert fast["als"]["tried"][0]["estimate_s"] == pytest.approx(default, abs=0.01)
+    clock = tuning.time.process_time
+    monkeypatch.setattr(tuning.time, "process_time", lambda: 10 * clock())
+    slow = tuning.tune(train, items, settings).doc
+    assert _without_seconds(slow) == _without_seconds(fast)

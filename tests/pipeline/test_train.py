@@ -150,7 +150,7 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "score": pl.Series(list(range(6, 0, -1)) * len(users), dtype=pl.Float32),
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
-    def fake_ranker_with_info(train, items, settings_, als=None, rows=None):
+    def fake_ranker_with_info(train, items, settings_, als=None, rows=None, show_progress=False):
         calls["als"] = als
         return fake_ranker(train, items, settings_), {"best_iteration": 7}
 

@@ -42,11 +42,11 @@ def ports() -> dict[str, int]:
 
 @contextlib.contextmanager
 def _serve(tmp_path: Path, ports: dict[str, int], extra_env: dict[str, str] | None = None,
-           args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
+           args: tuple[str, ...] = (), **extra: str) -> Iterator[subprocess.Popen]:
     """``python -m musicrec serve`` over tiny artifacts; whatever the test did, nothing outlives it.
     Its stderr (the services' logs and the supervisor's lines) goes to ``tmp_path / "serve.err"``."""
     write_artifacts(tmp_path / "artifacts")
-    env = {**os.environ, **_env(tmp_path, ports), **(extra_env or {})}
+    env = {**os.environ, **_env(tmp_path, ports), **(extra_env or {}), **extra}
     stderr = open(tmp_path / "serve.err", "w")  # noqa: SIM115 - closed with the process below
     process = subprocess.Popen([sys.executable, "-m", "musicrec", "serve", *args], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=stderr, text=True)
@@ -90,7 +90,7 @@ def test_port_in_use_is_a_clear_error(tmp_path, ports):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
-    with _serve(tmp_path, ports) as process:
+    with _serve(tmp_path, ports, MUSICREC_SERVING__HOST="0.0.0.0") as process:
         lines = []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -107,6 +107,7 @@ def test_serve_starts_three_services_and_stops_them_on_ctrl_c(tmp_path, ports):
         assert "python test_service.py --add_online --user_id 1 --item_id 500" in output
         children = psutil.Process(process.pid).children(recursive=True)
         assert len(children) >= 3
+        assert _listening(children) == {("0.0.0.0", port) for port in ports.values()}  # [serving] host
         url = f"http://127.0.0.1:{ports['recommendations']}"
         assert httpx.post(f"{url}/recommendations_offline", params={"user_id": 1, "k": 2}).json()["recs"] == [
             101, 102
@@ -139,6 +140,34 @@ def test_services_die_with_a_killed_serve(tmp_path, ports):
         while _services_on(ports) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _services_on(ports) == []
+
+
+def _listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
+    return {(c.laddr.ip, c.laddr.port) for p in processes for c in p.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("host", "expected"), [("", "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+def test_an_entry_point_run_as_a_script_listens_on_serving_host(tmp_path, host, expected):
+    """``python events_service.py``: ``[serving] host`` (empty: the ``[urls]`` host) and the URL's port."""
+    port = free_port()
+    env = {**os.environ, "MUSICREC_SERVING__HOST": host, "MUSICREC_EVENTS__BACKEND": "sqlite",
+           "MUSICREC_URLS__EVENTS_STORE_URL": f"http://127.0.0.1:{port}",
+           "MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3")}
+    process = subprocess.Popen([sys.executable, "events_service.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        assert _listening([psutil.Process(process.pid)]) == {(expected, port)}
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def _services_on(ports: dict[str, int]) -> list[psutil.Process]:

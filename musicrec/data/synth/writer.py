@@ -23,6 +23,7 @@ from musicrec.columns import Raw
 from musicrec.data.synth.catalog import BACK_CATALOGUE, build_catalog, catalog_tables
 from musicrec.data.synth.history import chunk_listens
 from musicrec.data.synth.users import MAX_LISTENS, SPLIT_DAY, build_users
+from musicrec.files import CATALOG_NAMES, INTERACTIONS, RAW_FILES, TRACKS
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,8 @@ def generate(users: int, tracks: int, events: int, seed: int, out_dir: Path | st
             f"a user can hear at most {capacity:,} distinct ones (those released before 2022); add --tracks"
         )
     tracks_table, names_table = catalog_tables(_rng(seed, users, tracks, events, 1), cat)
-    pq.write_table(tracks_table, out / "tracks.parquet", **WRITE_OPTIONS)
-    pq.write_table(names_table, out / "catalog_names.parquet", **WRITE_OPTIONS)
+    pq.write_table(tracks_table, out / TRACKS, **WRITE_OPTIONS)
+    pq.write_table(names_table, out / CATALOG_NAMES, **WRITE_OPTIONS)
     log.info("catalogue: %s tracks written", f"{tracks:,}")
 
     population = build_users(_rng(seed, users, tracks, events, 2), users, events, capacity)
@@ -155,7 +156,7 @@ def generate(users: int, tracks: int, events: int, seed: int, out_dir: Path | st
             first_day = listens.day[listens.seq == 1]  # seq 1 rows are in user order
             test_users += int(np.count_nonzero(last_day >= SPLIT_DAY))
             cold_users += int(np.count_nonzero(first_day >= SPLIT_DAY))
-    os.replace(partial, out / "interactions.parquet")
+    os.replace(partial, out / INTERACTIONS)
 
     played = np.sort(plays[plays > 0])
     top = played[len(played) - max(1, tracks // 100):]
@@ -170,7 +171,6 @@ def generate(users: int, tracks: int, events: int, seed: int, out_dir: Path | st
         listens_median=float(np.median(population.listens)), listens_max=int(population.listens.max()),
         test_users=test_users, cold_users=cold_users,
         seconds=time.perf_counter() - start,
-        files={name: (out / name).stat().st_size
-               for name in ("tracks.parquet", "catalog_names.parquet", "interactions.parquet")},
+        files={name: (out / name).stat().st_size for name in RAW_FILES},
     )
     return summary

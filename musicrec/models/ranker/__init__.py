@@ -13,13 +13,15 @@ import json
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+from tqdm.auto import tqdm
 
 from musicrec.columns import Columns as C
-from musicrec.config import Settings
+from musicrec.config import Settings, load_settings
 from musicrec.models.als import AlsRecommender
 from musicrec.models.ranker import candidates as cand
 from musicrec.models.ranker import features as feat
@@ -34,7 +36,8 @@ from musicrec.models.ranker.model import CatBoostStage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_and_recommend", "train_and_recommend_with_info", "training_frame", "frame_key", "FEATURES"]
+__all__ = ["RankerRecommender", "train_and_recommend", "train_and_recommend_with_info", "training_frame",
+           "frame_key", "FEATURES"]
 FEATURES = feat.FEATURES
 _BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
 
@@ -44,21 +47,19 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
     and ``group`` (window x user: a user seen in two windows makes two ranking groups).
 
     Window ``j`` (0 = the latest) labels the listens of ``[until_j - label_days, until_j)`` with
-    ``until_j = end - j * step`` (``step`` = ``[ranker] window_step_days``, ``label_days`` when 0: disjoint
-    windows; a smaller step gives overlapping windows, i.e. more training lists from the same period)
-    and computes ALS, candidates and features on what precedes it. Windows are added back in time
-    (at most ``[ranker] windows``) until ``min_train_groups`` user lists are collected: one window is
-    plenty for a large dataset, a small one (MovieLens 100k) needs several.
+    ``until_j = end - j * label_days`` (disjoint windows) and computes ALS, candidates and features on
+    what precedes it. Windows are added back in time (at most ``[ranker] windows``) until
+    ``min_train_groups`` user lists are collected: one window is plenty for a large dataset, a small one
+    (MovieLens 100k) needs several.
     """
     cfg = settings.ranker
     end = period_end(train)
-    step = cfg.window_step_days or cfg.label_days
     frames = []
     groups = 0
     for j in range(cfg.windows):
         if groups >= cfg.min_train_groups:
             break  # enough (window, user) lists: earlier windows would only cost time
-        until = end - timedelta(days=j * step)
+        until = end - timedelta(days=j * cfg.label_days)
         try:
             split = label_split(train, cfg.label_days, until)
         except ValueError:
@@ -94,11 +95,13 @@ def frame_key(settings: Settings) -> str:
 
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
                      settings: Settings, users: np.ndarray | None = None,
-                     als: AlsRecommender | None = None) -> pl.DataFrame:
-    """Rank every user's candidates, keep ``n_recs``: the final lists.
+                     als: AlsRecommender | None = None, n: int | None = None,
+                     show_progress: bool = False) -> pl.DataFrame:
+    """Rank every user's candidates, keep ``n`` (``[ranker] n_recs`` by default): the final lists.
 
     ``als`` is an ALS model fitted on exactly ``history`` with ``[als]`` (the pipeline's ALS step has
-    one); without it ALS is refit here."""
+    one); without it ALS is refit here. ``show_progress``: a progress bar over the neighbour search
+    of the users' last listens (at full size the longest part before the batches) and over the batches."""
     until = period_end(history)
     users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
     if als is None:
@@ -106,13 +109,17 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
-    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens))
+    log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",
+             len(users))
+    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens),
+                                   show_progress)
             if settings.ranker.similar_candidates > 0 else None)
     parts = []
     log.info("ranker inference: ALS, per-period columns and last-listen neighbours ready for %d users",
              len(users))
     # bounded batches of users: candidates x features stay a few hundred MB at any scale
-    for start in range(0, len(users), _BATCH_USERS):
+    for start in tqdm(range(0, len(users), _BATCH_USERS), desc="ranker inference", unit="batch",
+                      disable=not show_progress or len(users) <= _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
         pairs = cand.generate(history, batch, until, als, settings, shared, near)
         frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
@@ -121,10 +128,13 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
             pl.Series(C.Score, model.predict(frame)).cast(pl.Float32)))
         log.info("ranker inference: %d of %d users scored (%d candidate rows in this batch)",
                  min(start + _BATCH_USERS, len(users)), len(users), frame.height)
+    if not parts:
+        return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Score: pl.Float32,
+                                    C.Rank: pl.Int32})
     return (
         pl.concat(parts)
         .sort([C.User, C.Score, C.Item], descending=[False, True, False])
-        .group_by(C.User, maintain_order=True).head(settings.ranker.n_recs)
+        .group_by(C.User, maintain_order=True).head(settings.ranker.n_recs if n is None else n)
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank))
         .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32), C.Score, C.Rank)
     )
@@ -132,7 +142,7 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
 
 def train_and_recommend_with_info(
     train: pl.DataFrame, items: pl.DataFrame, settings: Settings, als: AlsRecommender | None = None,
-    rows: pl.DataFrame | None = None,
+    rows: pl.DataFrame | None = None, show_progress: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
 
@@ -140,12 +150,10 @@ def train_and_recommend_with_info(
     instead of a refit. ``rows``: :func:`training_frame` of the same ``train`` and settings (the
     pipeline's tuning builds it), used instead of building it again."""
     start = time.perf_counter()
-    if rows is None:
-        rows = training_frame(train, items, settings)
-    model = CatBoostStage(settings.ranker, FEATURES).fit(rows)
+    model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
-    recs = score_candidates(model, train, items, settings, als=als)
-    info = {**model.info, "fit_s": round(fitted - start, 1),
+    recs = model.recommend(model.users(), settings.ranker.n_recs, show_progress=show_progress)
+    info = {**model.stage.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
     return recs, info
 
@@ -156,3 +164,70 @@ def train_and_recommend(train: pl.DataFrame, items: pl.DataFrame, settings: Sett
     recs, info = train_and_recommend_with_info(train, items, settings)
     log.info("ranker: %s", {k: v for k, v in info.items() if k != "feature_importance"})
     return recs
+
+
+class RankerRecommender:
+    """:class:`~musicrec.models.base.Recommender`: each user's candidates (ALS, recently popular, similar
+    to their last listens) ranked by the CatBoost stage. A list is computed from the user's history, so
+    the model keeps the train frame it was fitted on (and :meth:`save` writes it, with the items and
+    the ALS model the candidates come from). Users absent from the train frame get no rows."""
+
+    def __init__(self, settings: Settings, items: pl.DataFrame):
+        self.settings = settings
+        self.items = items
+        self.stage = CatBoostStage(settings.ranker, FEATURES)
+        self.history = pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Datetime: pl.Datetime})
+        self.als: AlsRecommender | None = None
+
+    def fit(self, train: pl.DataFrame, als: AlsRecommender | None = None,
+            rows: pl.DataFrame | None = None) -> RankerRecommender:
+        """Fit on ``train``. ``als``: ALS already fitted on ``train`` with ``[als]`` (else fitted here, at
+        the first :meth:`recommend`); ``rows``: :func:`training_frame` of the same ``train`` and settings
+        (else built here)."""
+        self.stage.fit(training_frame(train, self.items, self.settings) if rows is None else rows)
+        self.history, self.als = train, als
+        return self
+
+    def users(self) -> np.ndarray:
+        """The users of the train frame, sorted: the ones :meth:`recommend` answers for."""
+        return np.unique(self.history.get_column(C.User).to_numpy())
+
+    def recommend(self, user_ids: np.ndarray, n: int, show_progress: bool = False) -> pl.DataFrame:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, found {n}")
+        users = np.intersect1d(np.asarray(user_ids), self.users())
+        if self.als is None:
+            self.als = AlsRecommender(self.settings.als).fit(self.history, show_progress=False)
+        return score_candidates(self.stage, self.history, self.items, self.settings, users, self.als, n,
+                                show_progress)
+
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        doc = {name: getattr(self.settings, name).model_dump(mode="json") for name in _SAVED_SECTIONS}
+        (d / "settings.json").write_text(json.dumps(doc, indent=2))
+        (d / "info.json").write_text(json.dumps(self.stage.info, indent=2))
+        for i, member in enumerate(self.stage.models):
+            member.save_model(str(d / f"catboost_{i}.cbm"))
+        self.history.write_parquet(d / "history.parquet")
+        self.items.write_parquet(d / "items.parquet")
+        if self.als is not None:
+            self.als.save(d / "als")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RankerRecommender:
+        from catboost import CatBoostClassifier
+
+        d = Path(directory)
+        model = cls(load_settings(**json.loads((d / "settings.json").read_text())),
+                    pl.read_parquet(d / "items.parquet"))
+        model.stage.info = json.loads((d / "info.json").read_text())
+        members = sorted(d.glob("catboost_*.cbm"), key=lambda p: int(p.stem.split("_")[1]))
+        model.stage.models = [CatBoostClassifier().load_model(str(p)) for p in members]
+        model.history = pl.read_parquet(d / "history.parquet")
+        model.als = AlsRecommender.load(d / "als") if (d / "als").is_dir() else None
+        return model
+
+
+# the settings a fitted ranker's lists depend on
+_SAVED_SECTIONS = ("popular", "als", "ranker")

@@ -18,14 +18,14 @@ import polars as pl
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.models.als import AlsRecommender
-from musicrec.models.popular import recent_popular, top_popular
+from musicrec.models.popular import recent_popular
 
 # recency weight of the i-th last listen (0 = newest) in the similar-to-recent score
 _DECAY = 0.7
 # neighbours fetched per recent listen
 _NEIGHBOURS = 20
 
-CANDIDATE_COLUMNS = (C.User, C.Item, "als_rank", "recent_rank", "popular_rank", "similar_score")
+CANDIDATE_COLUMNS = (C.User, C.Item, "als_rank", "recent_rank", "similar_score")
 
 
 def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFrame:
@@ -49,9 +49,9 @@ def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFra
     )
 
 
-def recent_neighbours(als: AlsRecommender, recent: pl.DataFrame) -> pl.DataFrame:
+def recent_neighbours(als: AlsRecommender, recent: pl.DataFrame, show_progress: bool = False) -> pl.DataFrame:
     """The ALS neighbours (``item_id_1, item_id_2, score``) of every track in ``recent`` (last listens)."""
-    return als.similar_items(recent.get_column(C.Item).unique().to_numpy(), _NEIGHBOURS)
+    return als.similar_items(recent.get_column(C.Item).unique().to_numpy(), _NEIGHBOURS, show_progress)
 
 
 def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int,
@@ -76,29 +76,20 @@ def similar_to_recent(als: AlsRecommender, recent: pl.DataFrame, n: int,
 
 
 def shared_tracks(history: pl.DataFrame, until: datetime, settings: Settings) -> pl.DataFrame:
-    """The candidates every user gets: ``item_id, recent_rank, popular_rank`` (null where a list does
-    not hold the track) for the ``[ranker] recent_candidates`` most played tracks of the last
-    ``[popular] recent_days`` before ``until`` and the ``popular_candidates`` most played of all."""
+    """The candidates every user gets: ``item_id, recent_rank`` for the ``[ranker] recent_candidates``
+    most played tracks of the last ``[popular] recent_days`` before ``until`` (none when 0)."""
     cfg = settings.ranker
-    recent = (recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
-              if cfg.recent_candidates > 0 else None)
-    popular = top_popular(history, cfg.popular_candidates) if cfg.popular_candidates > 0 else None
-    return _ranks(recent, "recent_rank").join(_ranks(popular, "popular_rank"), on=C.Item, how="full",
-                                              coalesce=True)
-
-
-def _ranks(top: pl.DataFrame | None, name: str) -> pl.DataFrame:
-    """``item_id, <name>`` of a popular list; empty (typed) for a source that is off."""
-    if top is None:
-        return pl.DataFrame(schema={C.Item: pl.Int32, name: pl.Int32})
-    return top.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias(name))
+    if cfg.recent_candidates <= 0:
+        return pl.DataFrame(schema={C.Item: pl.Int32, "recent_rank": pl.Int32})
+    recent = recent_popular(history, cfg.recent_candidates, settings.popular.recent_days, until)
+    return recent.select(pl.col(C.Item).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int32).alias("recent_rank"))
 
 
 def generate(
     history: pl.DataFrame, users: np.ndarray, until: datetime, als: AlsRecommender, settings: Settings,
     shared: pl.DataFrame | None = None, near: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, popular_rank, similar_score``
+    """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, similar_score``
     (nulls where a source did not propose the track); the user's heard tracks are removed.
 
     ``shared`` is :func:`shared_tracks` of the same history and ``near`` :func:`recent_neighbours` of

@@ -15,13 +15,14 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk
 
 from musicrec.columns import Columns as C
+from musicrec.data.catalog import list_column
 from musicrec.models.als import AlsRecommender
 from musicrec.models.ranker.candidates import last_listens
 
 FEATURES = (
     # candidate stage
     "als_score", "als_rank", "recent_rank", "similar_score", "src_als", "src_recent", "src_similar",
-    "src_popular", "n_sources",
+    "n_sources",
     # track
     "item_share_log", "item_recent_share_log", "item_week_share_log", "item_trend", "item_age_days",
     "item_last_days", "item_decay3_log", "item_decay14_log",
@@ -311,8 +312,8 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
     item_frame, user_frame = stats if stats is not None else period_stats(history, until, recent_days)
     pairs = candidates.with_row_index("_row")
     sim_max, sim_mean = similarity_to_last(pairs, history, als, n_last)
-    genre_col = "genre_ids" if "genre_ids" in items.columns else C.Genres
-    artist_col = "artist_ids" if "artist_ids" in items.columns else C.Artists
+    genre_col = list_column(items, C.GenreIds, C.Genres) or C.GenreIds
+    artist_col = list_column(items, C.ArtistIds, C.Artists) or C.ArtistIds
     out = (
         pairs.with_columns(
             pl.Series("als_score", als.score(pairs)).fill_nan(None),
@@ -321,9 +322,8 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
             pl.col("als_rank").is_not_null().cast(pl.Float32).alias("src_als"),
             pl.col("recent_rank").is_not_null().cast(pl.Float32).alias("src_recent"),
             pl.col("similar_score").is_not_null().cast(pl.Float32).alias("src_similar"),
-            pl.col("popular_rank").is_not_null().cast(pl.Float32).alias("src_popular"),
         )
-        .with_columns(pl.sum_horizontal("src_als", "src_recent", "src_similar", "src_popular")
+        .with_columns(pl.sum_horizontal("src_als", "src_recent", "src_similar")
                       .alias("n_sources"))
         .join(item_frame, on=C.Item, how="left")
         .join(user_frame, on=C.User, how="left")

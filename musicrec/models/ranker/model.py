@@ -14,62 +14,51 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from catboost import CatBoostClassifier, CatBoostRanker, Pool
+from catboost import CatBoostClassifier, Pool
 
 from musicrec.columns import Columns as C
 from musicrec.config import Ranker
 
 log = logging.getLogger(__name__)
 GROUP = "group"
-# the feature a prior reads: a log share of listens, i.e. a log-odds-like score
-_PRIORS = {"recent_share": "item_recent_share_log", "decayed_share": "item_decay14_log"}
+# the prior the trees correct: the log share of recent listens ([popular] recent_days), a log-odds-like
+# score. Tried and not adopted (docs/quality.md): a 14-day decayed share, no prior, YetiRank and
+# PairLogit losses, row weights per list, a refit on the held-out users.
+PRIOR = "item_recent_share_log"
 
 
 class CatBoostStage:
     """``fit(frame)`` on rows with the feature columns, ``label`` and ``group`` (one ranking list,
-    e.g. a user in one label window); ``predict(frame)``."""
+    e.g. a user in one label window); ``predict(frame)``. A Logloss classifier whose raw score (log-odds)
+    corrects the prior."""
 
     def __init__(self, params: Ranker, features: tuple[str, ...]):
         self.params = params
         self.features = list(features)
-        self.models: list[CatBoostRanker | CatBoostClassifier] = []
+        self.models: list[CatBoostClassifier] = []
         self.info: dict[str, Any] = {}
 
     @property
-    def model(self) -> CatBoostRanker | CatBoostClassifier | None:
+    def model(self) -> CatBoostClassifier | None:
         """The first fitted model (the only one unless ``ensemble`` > 1)."""
         return self.models[0] if self.models else None
 
-    def _estimator(self, seed: int) -> CatBoostRanker | CatBoostClassifier:
+    def _estimator(self, seed: int) -> CatBoostClassifier:
         p = self.params
-        common = dict(iterations=p.iterations, depth=p.depth, learning_rate=p.learning_rate,
-                      l2_leaf_reg=p.l2_leaf_reg, random_seed=seed, thread_count=p.threads, verbose=False,
-                      allow_writing_files=False)
-        if p.loss == "Logloss":
-            return CatBoostClassifier(loss_function="Logloss", **common)
-        return CatBoostRanker(loss_function=p.loss, eval_metric="NDCG:top=10", **common)
+        return CatBoostClassifier(loss_function="Logloss", iterations=p.iterations, depth=p.depth,
+                                  learning_rate=p.learning_rate, l2_leaf_reg=p.l2_leaf_reg, random_seed=seed,
+                                  thread_count=p.threads, verbose=False, allow_writing_files=False)
 
     def _pool(self, frame: pl.DataFrame) -> Pool:
         frame = frame.sort(GROUP, maintain_order=True)  # CatBoost wants each group contiguous
         return Pool(frame.select(self.features).to_numpy(), label=frame.get_column("label").to_numpy(),
                     group_id=frame.get_column(GROUP).to_numpy(), feature_names=self.features,
-                    baseline=self._baseline(frame), weight=self._weights(frame))
+                    baseline=self._baseline(frame))
 
-    def _weights(self, frame: pl.DataFrame) -> np.ndarray | None:
-        """Row weights ``c / size`` (``group``: every list sums to ``c``) or ``c / sqrt(size)`` (``sqrt``)
-        of the row's group (user list); ``c`` keeps the mean weight near 1. None for ``none``."""
-        if self.params.row_weight == "none":
-            return None
-        size = pl.len().over(GROUP).cast(pl.Float64)
-        if self.params.row_weight == "sqrt":
-            size = size.sqrt()
-        return frame.select((size.mean() / size).alias("w")).get_column("w").to_numpy()
-
-    def _baseline(self, frame: pl.DataFrame) -> np.ndarray | None:
-        """The prior the trees correct: a log share of (recent or decayed) listens; None: no prior."""
-        if self.params.prior == "none":
-            return None
-        return frame.get_column(_PRIORS[self.params.prior]).to_numpy().astype(np.float64)
+    @staticmethod
+    def _baseline(frame: pl.DataFrame) -> np.ndarray:
+        """The prior the trees correct (:data:`PRIOR`)."""
+        return frame.get_column(PRIOR).to_numpy().astype(np.float64)
 
     def fit(self, frame: pl.DataFrame) -> CatBoostStage:
         """Fit ``ensemble`` models; each holds out its own seeded ``valid_fraction`` of the users for
@@ -92,11 +81,10 @@ class CatBoostStage:
         importance = np.mean([m.get_feature_importance(train_pool) for m in self.models], axis=0)
         valid = [m["valid_ndcg@10_within_candidates"] for m in members]
         self.info = {
-            "loss": self.params.loss,
+            "loss": "Logloss",
             **{k: first[k] for k in ("train_rows", "train_positives", "train_groups", "valid_groups")},
             "ensemble": n_models,
             "trees": first["trees"] if len(members) == 1 else [m["trees"] for m in members],
-            "refit_on_all_users": first["refit_on_all_users"],
             "valid_ndcg@10_within_candidates": valid[0] if len(valid) == 1 else valid,
             "feature_importance": dict(sorted(
                 ((n, round(float(v), 3)) for n, v in zip(self.features, importance, strict=True)),
@@ -107,7 +95,7 @@ class CatBoostStage:
 
     def _fit_one(self, frame: pl.DataFrame, users: np.ndarray, seed: int) -> tuple[Any, dict[str, Any]]:
         """One model: hold out users (all their windows, so validation never sees a training user),
-        fit with early stopping, optionally refit on everyone with the chosen tree count."""
+        fit with early stopping."""
         rng = np.random.default_rng(seed)
         n_valid = int(len(users) * self.params.valid_fraction)
         valid_users = rng.choice(users, n_valid, replace=False) if n_valid >= 1 else np.array([], dtype=int)
@@ -121,20 +109,13 @@ class CatBoostStage:
         model.fit(self._pool(train), **fit_kwargs)
         best = int(model.get_best_iteration() or 0) + 1 if fit_kwargs else self.params.iterations
         valid_ndcg = self._valid_ndcg(model, valid) if fit_kwargs else None
-        refit = bool(fit_kwargs and self.params.refit_full)
-        if refit:
-            # the held-out users are data too (a fifth of it on a small set): refit on everyone for the
-            # number of trees early stopping chose
-            model = self._estimator(seed).set_params(iterations=best)
-            model.fit(self._pool(frame))
         return model, {
-            "_train": frame if refit else train,
+            "_train": train,
             "train_rows": train.height,
             "train_positives": int(train.get_column("label").sum()),
             "train_groups": int(train.get_column(GROUP).n_unique()),
             "valid_groups": int(valid.get_column(GROUP).n_unique()),
             "trees": best,
-            "refit_on_all_users": refit,
             "valid_ndcg@10_within_candidates": valid_ndcg,
         }
 
@@ -155,14 +136,13 @@ class CatBoostStage:
         model = self._estimator(seed).set_params(iterations=max(trees))
         model.fit(self._pool(train), eval_set=self._pool(valid),
                   early_stopping_rounds=self.params.early_stopping_rounds, use_best_model=False)
-        name, history = next(iter(model.get_evals_result()["validation"].items()))
-        history = np.asarray(history) * (1 if name == "Logloss" else -1)  # lower is better
+        history = model.get_evals_result()["validation"]["Logloss"]
+        history = np.asarray(history)  # Logloss: lower is better
         x = valid.select(self.features).to_numpy()
         prior = self._baseline(valid)
-        kind = {"prediction_type": "RawFormulaVal"} if isinstance(model, CatBoostClassifier) else {}
-        offset = 0.0 if prior is None else prior
         best = {n: int(np.argmin(history[:n])) + 1 for n in trees}
-        scores = {count: model.predict(x, ntree_end=count, **kind) + offset for count in set(best.values())}
+        scores = {count: model.predict(x, ntree_end=count, prediction_type="RawFormulaVal") + prior
+                  for count in set(best.values())}
         return {n: scores[best[n]] for n in trees}
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
@@ -171,7 +151,5 @@ class CatBoostStage:
             raise RuntimeError("fit the ranker before predicting")
         x = frame.select(self.features).to_numpy()
         # a classifier's raw score is log-odds, the same scale as the prior
-        raw = np.mean([m.predict(x, prediction_type="RawFormulaVal") if isinstance(m, CatBoostClassifier)
-                       else m.predict(x) for m in self.models], axis=0)
-        prior = self._baseline(frame)
-        return raw if prior is None else raw + prior
+        raw = np.mean([m.predict(x, prediction_type="RawFormulaVal") for m in self.models], axis=0)
+        return raw + self._baseline(frame)

@@ -26,12 +26,16 @@ Modules:
 - ``handlers``: the only place exceptions become responses:
   ``{"error": {"key": ..., "message": ..., "param": ...}}``; FastAPI validation errors become 422
   ``invalid_parameter`` with ``param`` naming the parameter (``k``, ``user_id``, ``item_ids``).
-- ``validation``: ``UserId`` / ``ItemId`` (``Annotated[int, Query(ge=0)]``), ``K10`` / ``K50`` / ``K100``
-  or ``k_query(default)`` (``1 <= k <= settings.serving.max_k``, read from ``app.state.settings``),
-  ``SettingsDep``, ``check_k`` for a ``k`` that arrives in a JSON body.
+- ``validation``: ``UserId`` / ``ItemId`` (strict: ASCII digits, ``0 <= id <= 2**63 - 1``),
+  ``K10`` / ``K50`` / ``K100`` or ``k_query(default)`` (``1 <= k <= settings.serving.max_k``, read from
+  ``app.state.settings``), ``SettingsDep``, ``check_k`` for a ``k`` that arrives in a JSON body.
 - ``health``: ``GET /health``, ``GET /ready`` (200 or 503 ``not_ready`` with per-check details).
 - ``metrics``: ``GET /metrics``; per-app ``CollectorRegistry`` in ``app.state.metrics``; add counters
   with ``app.state.metrics.counter("degraded_answers", "doc", ["reason"])`` (exported with ``_total``).
+- ``request_limits``: a body over ``[serving] max_body_bytes`` is answered 413 ``body_too_large``, unread;
+  a long URL 414 ``url_too_long``, large headers 431 ``headers_too_large``.
+- ``openapi``: the document completed with the app's bounds, the envelope's schema on every error status,
+  and bearer security on ``build_app(protected=...)`` paths only.
 - ``logs``: ``setup_logging(level)``; ``app``: ``build_app``.
 - ``testing``: ``ServiceProcess`` (a real uvicorn on a free port) and ``RedisServer`` for integration
   tests.

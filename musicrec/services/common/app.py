@@ -10,21 +10,13 @@ from fastapi.routing import APIRoute
 
 from musicrec.config import Settings, load_settings
 from musicrec.services.common import health, metrics, reload
-from musicrec.services.common.errors import error_body
 from musicrec.services.common.handlers import install_exception_handlers
 from musicrec.services.common.health import ReadinessCheck
 from musicrec.services.common.logs import setup_logging
+from musicrec.services.common.openapi import install_openapi
+from musicrec.services.common.request_limits import RequestLimitsMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-
-ERROR_RESPONSES = {
-    code: {"description": desc, "content": {"application/json": {"example": error_body(key, desc, param)}}}
-    for code, key, desc, param in (
-        (422, "invalid_parameter", "k: expected 1 <= k <= 1000, found 0", "k"),
-        (503, "not_ready", "service not ready", None),
-    )
-}
-
 
 def build_app(
     settings: Settings | None,
@@ -34,6 +26,7 @@ def build_app(
     lifespan: Lifespan | None = None,
     routers: tuple[APIRouter, ...] = (),
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    protected: tuple[str, ...] = (),
     reloadable: bool = False,
 ) -> FastAPI:
     """A FastAPI app with settings, error envelope, ``/``, ``/health``, ``/ready`` and ``/metrics``.
@@ -41,15 +34,18 @@ def build_app(
     ``settings`` defaults to :func:`~musicrec.config.load_settings` called now (not at import).
     ``service`` is the metrics label (``events``); ``title`` is the human name used by ``GET /``.
     ``lifespan`` opens the service's artifacts or storage; ``readiness_checks`` are ``async def
-    check(app) -> str`` callables run by ``GET /ready``. ``reloadable``: the service serves a model
-    that :mod:`~musicrec.services.common.reload` swaps (``X-Model-Version``, ``POST /admin/reload``).
+    check(app) -> str`` callables run by ``GET /ready``; ``protected``: the paths that require a bearer
+    token, declared so in the OpenAPI document (:mod:`~musicrec.services.common.openapi`).
+    ``reloadable``: the service serves a model that :mod:`~musicrec.services.common.reload` swaps
+    (``X-Model-Version``, ``POST /admin/reload``).
     """
     settings = settings if settings is not None else load_settings()
     setup_logging(settings.serving.log_level)
     # FastAPI's native OpenTelemetry hooks look up the global providers on every request; the services
     # export their own Prometheus metrics instead.
     no_telemetry = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title=title, lifespan=lifespan, responses=ERROR_RESPONSES, telemetry=no_telemetry)
+    app = FastAPI(title=title, lifespan=lifespan, telemetry=no_telemetry)
+    install_openapi(app, settings.serving, protected)
     docs_routes = list(app.router.routes)
     app.state.settings = settings
     app.state.metrics = metrics.ServiceMetrics(service)
@@ -58,6 +54,10 @@ def build_app(
     install_exception_handlers(app)
     if reloadable:
         reload.add_version_header(app)
+    # the metrics middleware is added last, so it is the outer one and counts the 413s too
+    serving = settings.serving
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=serving.max_body_bytes,
+                       max_url_bytes=serving.max_url_bytes, max_header_bytes=serving.max_header_bytes)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
 
     for router in routers:

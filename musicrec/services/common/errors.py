@@ -3,9 +3,15 @@
 Domain code raises these; :mod:`musicrec.services.common.handlers` turns every one of them into the
 same JSON envelope ``{"error": {"key": ..., "message": ..., "param": ...}}`` with the class's HTTP status.
 The ``key`` is machine-readable and stable: clients branch on it, never on the message.
+
+A message names the failing component and a short reason; where a file, a URL or an address helps an
+operator, it goes to the service's log. :func:`redact` is the last guard at the border: the handlers
+and ``/ready`` pass every message through it unless ``[serving] debug`` is on.
 """
 
 from __future__ import annotations
+
+import re
 
 
 class MusicrecError(Exception):
@@ -27,9 +33,12 @@ class MusicrecError(Exception):
         key: str | None = None,
         status_code: int | None = None,
         headers: dict[str, str] | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        # where it happened (a file, a URL): logged, and shown to the client only with [serving] debug
+        self.detail = detail
         self.param = param
         if key is not None:
             self.key = key
@@ -40,6 +49,10 @@ class MusicrecError(Exception):
     def to_dict(self) -> dict[str, dict[str, str | None]]:
         """The response body: ``{"error": {"key", "message", "param"}}``."""
         return error_body(self.key, self.message, self.param)
+
+    def full(self) -> str:
+        """The message with its ``detail``: what the log (and ``[serving] debug``) shows."""
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
 
 class InvalidParameter(MusicrecError):
@@ -95,3 +108,35 @@ def error_body(key: str, message: str, param: str | None = None) -> dict[str, di
     {'error': {'key': 'not_ready', 'message': 'similar.parquet is missing', 'param': None}}
     """
     return {"error": {"key": key, "message": message, "param": param}}
+
+
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+?(?=[\s'\"),;]|:\s|$)")
+# host, host:port, or Python's ('host', port)
+_ADDRESS = re.compile(r"\b(?:(?:\d{1,3}\.){3}\d{1,3}|localhost|\[[0-9a-fA-F:]+\])(?::\d+|'?,\s*\d+)?\b")
+_PATH = re.compile(r"(?:[\w.~-]*/)+([\w.-]+)")
+
+
+def _file_of_url(match: re.Match[str]) -> str:
+    """A URL's file name when it ends with one (``s3://b/p/similar.parquet``), else ``<url>``."""
+    last = match.group().rstrip("/").rpartition("/")[2]
+    return last if "." in last and "@" not in last and ":" not in last else "<url>"
+
+
+def redact(text: str) -> str:
+    """``text`` without URLs (credentials included), network addresses or directories: what a client may
+    read. A path keeps its file name, which says what is missing without saying where.
+
+    >>> redact("/srv/musicrec/artifacts/similar.parquet: file not found")
+    'similar.parquet: file not found'
+    >>> redact("Redis event store redis://:s3cret@10.0.0.7:6379/0: Error 111 connecting to 10.0.0.7:6379.")
+    'Redis event store <url>: Error 111 connecting to <address>.'
+    >>> redact("artifact s3://bucket/run-1/similar.parquet does not exist")
+    'artifact similar.parquet does not exist'
+    >>> redact("Connect call failed ('127.0.0.1', 6379)")
+    "Connect call failed ('<address>)"
+    >>> redact("k: expected 1 <= k <= 1000, found 0")
+    'k: expected 1 <= k <= 1000, found 0'
+    """
+    text = _URL.sub(_file_of_url, text)
+    text = _ADDRESS.sub("<address>", text)
+    return _PATH.sub(r"\1", text)

@@ -63,6 +63,8 @@ class FastPath:
     answer: Answer
     # a JSON body's fields, or None when the body is unusual (answer gets them as keyword arguments)
     body: Callable[[Any], dict[str, Any] | None] | None = None
+    # guard(app, headers): False leaves the request to FastAPI (e.g. a bearer token it must refuse)
+    guard: Callable[[FastAPI, list[tuple[bytes, bytes]]], bool] | None = None
 
     def parse(self, query: bytes, max_k: int) -> dict[str, Any] | None:
         """The parameters' values, or None when anything is unusual.
@@ -100,15 +102,20 @@ class FastPath:
 
 
 def fast_path(
-    *params: Param, answer: Answer, body: Callable[[Any], dict[str, Any] | None] | None = None
+    *params: Param,
+    answer: Answer,
+    body: Callable[[Any], dict[str, Any] | None] | None = None,
+    guard: Callable[[FastAPI, list[tuple[bytes, bytes]]], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a route's endpoint with the fast path of :class:`FastRoute` (see the module docstring).
 
     ``body``: for a route with a JSON body, a function of the decoded JSON that returns the fields to
-    pass to ``answer``, or None to leave the request to FastAPI."""
+    pass to ``answer``, or None to leave the request to FastAPI. ``guard(app, headers)``: the fast path
+    is taken only when it returns True (a route's dependency that may refuse the request, e.g. a token
+    check, has its fast twin here)."""
 
     def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        path = FastPath({p.name.encode(): p for p in params}, answer, body)
+        path = FastPath({p.name.encode(): p for p in params}, answer, body, guard)
         endpoint.fast_path = path  # type: ignore[attr-defined]
         return endpoint
 
@@ -123,7 +130,7 @@ class FastRoute(APIRoute):
         if fast is not None and scope["method"] in self.methods:
             app: FastAPI = scope["app"]
             # with overrides (tests) the dependencies decide: FastAPI's path resolves them
-            if not app.dependency_overrides:
+            if not app.dependency_overrides and (fast.guard is None or fast.guard(app, scope["headers"])):
                 values = fast.parse(scope["query_string"], app.state.settings.serving.max_k)
                 if values is not None and fast.body is not None:
                     body = await _read_body(receive)

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from musicrec.services.common.errors import MusicrecError, error_body
+from musicrec.services.common.errors import MusicrecError, error_body, redact
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ _EXPECTED = {
     "list_type": "expected a list",
     "missing": "is required",
     "json_invalid": "expected a valid JSON body",
+    "int_parsing_size": "expected an integer of at most 19 digits",
     "model_attributes_type": "expected a JSON object",
     "dict_type": "expected a JSON object",
     "extra_forbidden": "is not a known field",
@@ -36,6 +37,21 @@ _EXPECTED = {
 _OPERATORS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 
 _HTTP_KEYS = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+
+# the most characters of a refused value quoted back (a 5000-digit number is not echoed whole)
+MAX_FOUND_CHARS = 40
+
+
+def _found(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_FOUND_CHARS` characters.
+
+    >>> _found("abc"), _found("9" * 100)
+    ("'abc'", "'999999999999999999999999999999999999...' (102 characters)")
+    """
+    text = repr(value)
+    if len(text) <= MAX_FOUND_CHARS:
+        return text
+    return f"{text[:MAX_FOUND_CHARS - 3]}...' ({len(text)} characters)"
 
 
 def describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
@@ -47,13 +63,20 @@ def describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
     >>> describe_validation_error({"type": "missing", "loc": ("query", "user_id"), "msg": "Field required",
     ...     "input": None})
     ('user_id', 'user_id: is required')
+    >>> describe_validation_error({"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error",
+    ...     "input": {}, "ctx": {"error": "Expecting value"}})
+    ('body', 'body: expected a valid JSON body (Expecting value at character 1)')
     """
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind == "json_invalid":  # loc is ("body", <character position>)
+        position = err.get("loc", ("body", "?"))[-1]
+        reason = ctx.get("error", "invalid")
+        return "body", f"body: expected a valid JSON body ({reason} at character {position})"
     loc = [str(part) for part in err.get("loc", ())]
     # loc is ("query", "k") or ("body", "item_ids", 3): the parameter is the first name after the source.
     names = [part for part in loc[1:] if not part.isdigit()] if len(loc) > 1 else []
     param = names[0] if names else (loc[0] if loc else None)
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         op = _OPERATORS[kind]
         bound = next(iter(ctx.values()), "?")
@@ -64,15 +87,25 @@ def describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
         expected = _EXPECTED.get(kind, err.get("msg", "invalid value"))
     where = ".".join(loc[1:]) if len(loc) > 1 else (param or "request")
     value = err.get("input")
-    found = "" if kind == "missing" or isinstance(value, dict | list) else f", found {value!r}"
+    found = "" if kind == "missing" or isinstance(value, dict | list) else f", found {_found(value)}"
     return param, f"{where}: {expected}{found}"
+
+
+def debug(request: Request) -> bool:
+    """``[serving] debug``: error bodies and ``/ready`` show what is otherwise only logged."""
+    return request.app.state.settings.serving.debug
 
 
 async def _musicrec_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MusicrecError)
+    body = exc.to_dict()
     if exc.status_code >= 500:
-        log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status_code, exc.key, exc)
-    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers or None)
+        # the log has the whole message (file, URL); the client the component and the reason
+        log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status_code, exc.key,
+                    exc.full())
+        message = exc.full() if debug(request) else redact(exc.message)
+        body = error_body(exc.key, message, exc.param)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers or None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -85,6 +118,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "There was an error parsing the body": a JSON body that is not UTF-8 text, or holds
+        # an integer longer than Python parses (4300 digits). The routes raise no 400 themselves, so it
+        # is the same 422 as any other invalid body.
+        message = "body: expected a valid JSON body (UTF-8, integers of at most 4300 digits)"
+        return JSONResponse(error_body("invalid_parameter", message, "body"), status_code=422)
     key = _HTTP_KEYS.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404:

@@ -21,13 +21,13 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from musicrec.config import Settings
-from musicrec.services.common.errors import MusicrecError, Unauthorized
+from musicrec.services.common.errors import MusicrecError, Unauthorized, redact
 from musicrec.storage.runs import Resolved, resolve_location
 
 log = logging.getLogger(__name__)
@@ -109,9 +109,13 @@ class Reloader:
                 log.exception("%s: pointer check failed", self.name)
 
     def describe(self) -> dict[str, Any]:
-        """What ``/ready`` shows under ``model``."""
+        """What ``/ready`` shows under ``model`` (the error without directories or URLs unless
+        ``[serving] debug``: the log has them)."""
+        error = self.last_error
+        if error is not None and not self.settings.serving.debug:
+            error = redact(error)
         return {"version": self.version, "loaded_at": self.loaded_at, "load_seconds": self.last_seconds,
-                "last_reload_error": self.last_error}
+                "last_reload_error": error}
 
 
 class ModelVersionMiddleware:
@@ -164,14 +168,14 @@ def add_version_header(app: FastAPI) -> None:
 router = APIRouter()
 
 
-@router.post("/admin/reload")
-async def admin_reload(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+@router.post("/admin/reload", include_in_schema=False)  # an operator's endpoint, as /metrics
+async def admin_reload(request: Request) -> dict:
     """Load the current run now (even if its id is the one served): ``{"changed": true, "version": ...,
     "previous": ..., "seconds": ...}``. Needs ``Authorization: Bearer <[serving] admin_token>``; with no
     token configured every call is refused (401 ``unauthorized``); a failed load answers 503
     ``reload_failed`` and the old run stays served."""
     token = request.app.state.settings.serving.admin_token
-    given = (authorization or "").removeprefix("Bearer ").strip()
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not token:
         raise Unauthorized("POST /admin/reload is disabled: set [serving] admin_token "
                            "(MUSICREC_SERVING__ADMIN_TOKEN)")
@@ -180,6 +184,6 @@ async def admin_reload(request: Request, authorization: Annotated[str | None, He
                            "Authorization: Bearer <[serving] admin_token>")
     result = await request.app.state.reloader.reload(force=True)
     if "error" in result:
-        raise MusicrecError(f"reload failed, still serving run {result['version']}: {result['error']}",
-                            key="reload_failed", status_code=503)
+        message = f"reload failed, still serving run {result['version']}: {redact(result['error'])}"
+        raise MusicrecError(message, key="reload_failed", status_code=503, detail=result["error"])
     return result

@@ -1,5 +1,10 @@
 """Validated request parameters: ids are non-negative 64-bit integers, ``1 <= k <= max_k``.
 
+Integers are strict: a query value is plain ASCII digits (``1_000``, `` 1 ``, ``+1``, ``1.0``, ``1e3``,
+``true`` are refused, although Python's ``int()`` takes some of them), and a JSON value is a JSON
+integer (not ``true``, ``1.0`` or ``"1"``). Every refusal is the one 422 ``invalid_parameter`` envelope
+naming the parameter.
+
 Use the aliases in route signatures::
 
     @router.post("/get")
@@ -14,14 +19,44 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from musicrec.config import Settings
 from musicrec.services.common.errors import InvalidParameter
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER and numpy int64 both end here.
 
-UserId = Annotated[int, Query(ge=0, le=MAX_ID, description="user id, a non-negative integer")]
-ItemId = Annotated[int, Query(ge=0, le=MAX_ID, description="item (track) id, a non-negative integer")]
+
+
+def digits_only(value: Any) -> Any:
+    """A query value must be plain ASCII digits (a minus sign allowed, for a message that says "expected a
+    value >= 0") before pydantic turns it into an int.
+
+    >>> digits_only("0042"), digits_only("-1")
+    ('0042', '-1')
+    >>> digits_only("1_000")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.PydanticCustomError: Input should be a valid integer
+    """
+    if isinstance(value, str) and not (value.isascii() and value.removeprefix("-").isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer")
+    return value
+
+
+# A query-string integer is digits only (then pydantic's own bounds). The validator goes after the
+# ``Query``: before it, FastAPI writes the bounds into the OpenAPI schema as "ge"/"le", which no
+# OpenAPI tool reads, instead of "minimum"/"maximum".
+DIGITS_ONLY = BeforeValidator(digits_only)
+# A JSON integer: no bool, float or string.
+JsonInt = Annotated[int, Field(strict=True)]
+JsonId = Annotated[int, Field(strict=True, ge=0, le=MAX_ID)]
+
+UserId = Annotated[int, Query(ge=0, le=MAX_ID, description="user id, a non-negative integer"), DIGITS_ONLY]
+ItemId = Annotated[
+    int, Query(ge=0, le=MAX_ID, description="item (track) id, a non-negative integer"), DIGITS_ONLY
+]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -59,7 +94,8 @@ def k_query(default: int) -> Any:
 
     async def k_dependency(
         settings: SettingsDep,
-        k: Annotated[int, Query(description="number of items to return, 1 <= k <= max_k")] = default,
+        k: Annotated[int, Query(description="number of items to return, 1 <= k <= [serving] max_k"),
+                     DIGITS_ONLY] = default,
     ) -> int:
         return check_k(k, settings.serving.max_k)
 

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from musicrec.config import Settings
+from musicrec.config import Settings, load_settings
 from musicrec.services.common import StorageUnavailable, build_app
-from musicrec.services.events.routes import router
+from musicrec.services.events.routes import PROTECTED, router
 from musicrec.storage.events import RedisEventStore, open_event_store
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ async def storage_ready(app: FastAPI) -> str:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The events service (8020): ``POST /put``, ``POST /get`` plus health, ready and metrics."""
+    """The events service (8020): ``POST /put``, ``POST /get`` plus health, ready and metrics; both
+    routes require the bearer token when ``[events] token`` is set."""
+    settings = settings if settings is not None else load_settings()
     return build_app(
         settings,
         service="events",
@@ -54,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=(router,),
         readiness_checks={"storage": storage_ready},
+        protected=PROTECTED if settings.events.token else (),
     )

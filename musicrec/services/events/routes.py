@@ -8,9 +8,9 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 
-from musicrec.services.common import K10, ItemId, StorageUnavailable, UserId, error_body
+from musicrec.services.common import K10, ItemId, StorageUnavailable, UserId
 from musicrec.services.common.fastpath import USER_ID, FastRoute, fast_path, k_param
-from musicrec.services.events.dependencies import EventStoreDep, TokenChecked
+from musicrec.services.events.dependencies import EventStoreDep, TokenChecked, fast_token_check
 from musicrec.storage.events import EventStore
 
 # /get also has a fast path for plainly valid requests (musicrec.services.common.fastpath).
@@ -31,22 +31,21 @@ def _count_storage_error(app: FastAPI, operation: str) -> None:
     ).labels(operation).inc()
 
 
-_UNAUTHORIZED = {
-    401: {
-        "description": "missing or wrong bearer token (only when [events] token is set)",
-        "content": {"application/json": {"example": error_body("unauthorized", "the bearer token is wrong")}},
-    }
-}
+# Both routes require ``Authorization: Bearer <[events] token>`` when a token is set: a user's listening
+# history is as private as the right to add to it.
+PROTECTED = ("/put", "/get")
 
 
-@router.post("/put", response_model=PutResponse, responses=_UNAUTHORIZED)
+@router.post("/put", response_model=PutResponse)
 async def put(
     request: Request, user_id: UserId, item_id: ItemId, store: EventStoreDep, _: TokenChecked
 ) -> PutResponse:
     """Record that ``user_id`` listened to ``item_id``; ``{"result": "ok"}`` only once it is stored.
 
-    A track already in the history moves to the front. 503 ``storage_unavailable`` when the
-    storage cannot be reached (the write did not happen, or its outcome is unknown: retrying is safe).
+    A track already in the history moves to the front. 503 ``storage_unavailable`` when the storage
+    does not answer within ``[events] timeout_s``: with SQLite the write was not applied; with Redis a
+    write that timed out may still be applied once Redis runs again (at least once). Retrying is safe:
+    the track ends at the front, once.
     """
     try:
         await store.put(user_id, item_id)
@@ -72,7 +71,7 @@ async def _answer_get(app: FastAPI, user_id: int, k: int) -> Response | None:
 
 
 @router.post("/get", response_model=EventsResponse)
-@fast_path(USER_ID, k_param(10), answer=_answer_get)
-async def get(request: Request, user_id: UserId, k: K10, store: EventStoreDep) -> Response:
+@fast_path(USER_ID, k_param(10), answer=_answer_get, guard=fast_token_check)
+async def get(request: Request, user_id: UserId, k: K10, store: EventStoreDep, _: TokenChecked) -> Response:
     """The user's last ``k`` distinct tracks, newest first: ``{"events": [item_id, ...]}``."""
     return await _events(request.app, store, user_id, k)

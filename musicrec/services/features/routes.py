@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from musicrec.services.common import K10, ItemId, NotReady, SettingsDep, check_k
 from musicrec.services.common.errors import InvalidParameter
 from musicrec.services.common.fastpath import ITEM_ID, FastRoute, fast_path, id_list, k_param
 from musicrec.services.common.reload import HEADER
-from musicrec.services.common.validation import MAX_ID
+from musicrec.services.common.validation import JsonId, JsonInt
 from musicrec.services.features.index import SimilarIndex
 
 # Each route also has a fast path for plainly valid requests (musicrec.services.common.fastpath).
@@ -42,8 +42,8 @@ class SimilarItems(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    item_ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]]
-    k: int = 10
+    item_ids: list[JsonId]
+    k: JsonInt = 10
 
 
 class BatchResponse(BaseModel):

@@ -81,7 +81,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     else:
         common: dict[str, Any] = {"timeout_s": settings.serving.timeout_s, "retries": NEIGHBOUR_RETRIES,
                                   "transport": app.state.neighbour_transport}
-        app.state.events_client = AsyncEventsClient(settings.urls.events_store_url, **common)
+        # the events service requires its token on /get too when one is set
+        app.state.events_client = AsyncEventsClient(
+            settings.urls.events_store_url, token=settings.events.token, **common
+        )
         app.state.features_client = AsyncFeaturesClient(settings.urls.features_store_url, **common)
     try:
         yield
@@ -258,9 +261,8 @@ async def _artifacts_ready(app: FastAPI) -> str:
 
 def _neighbour_ready(attr: str):
     async def check(app: FastAPI) -> str:
-        client = getattr(app.state, attr)
-        await client.health()
-        return f"{client.base_url} answers"
+        await getattr(app.state, attr).health()
+        return "in process" if app.state.settings.serving.neighbours == "direct" else "answers"
 
     return check
 

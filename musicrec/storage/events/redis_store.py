@@ -2,17 +2,26 @@
 
 The transaction makes "move to front, then cap the length" atomic, so concurrent puts from several
 workers cannot leave a duplicate or a list longer than ``max_events``. The client retries once at
-once (a pooled connection may be stale after a Redis restart) and then answers
-:class:`~musicrec.services.common.errors.StorageUnavailable`; retrying a put is safe because running
-the same transaction twice gives the same list.
+once (a pooled connection may be stale after a Redis restart); every call, its wait for a pooled
+connection and the retry included, ends within ``timeout_s`` or raises
+:class:`~musicrec.services.common.errors.StorageUnavailable`.
+
+Delivery is at least once, not at most once: a put that timed out may still be applied afterwards, when
+Redis had received it and was only slow (a frozen or overloaded server executes the transaction it
+read once it runs again); one refused by a connection error is not applied. Retrying a put is safe
+because running the same transaction twice gives the same list: the track is at the front, once.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from musicrec.services.common.errors import StorageUnavailable
 
@@ -27,6 +36,7 @@ class RedisEventStore:
     ) -> None:
         self.url = url
         self.max_events = max_events
+        self.timeout_s = timeout_s
         # A blocking pool: a burst of requests waits up to timeout_s for a free connection instead of
         # failing with "Too many connections" (the default pool) or opening unbounded sockets.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -44,7 +54,11 @@ class RedisEventStore:
         return f"{KEY_PREFIX}{user_id}"
 
     def _unavailable(self, exc: Exception) -> StorageUnavailable:
-        return StorageUnavailable(f"Redis event store {self._safe_url()}: {exc}")
+        # the client reads the kind of failure; the log has the URL (without its password) and the error
+        reason = ("timed out" if isinstance(exc, TimeoutError | RedisTimeoutError)
+                  else "cannot connect" if isinstance(exc, ConnectionError | RedisConnectionError | OSError)
+                  else type(exc).__name__)
+        return StorageUnavailable(f"Redis event store: {reason}", detail=f"{self._safe_url()}: {exc}")
 
     def _safe_url(self) -> str:
         # Never echo a password from the URL into a response.
@@ -53,27 +67,22 @@ class RedisEventStore:
 
     async def put(self, user_id: int, item_id: int) -> None:
         key = self.key(user_id)
-        try:
+
+        async def transaction() -> None:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.lrem(key, 0, item_id)
                 pipe.lpush(key, item_id)
                 pipe.ltrim(key, 0, self.max_events - 1)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+
+        await self._bounded(transaction())
 
     async def get(self, user_id: int, k: int) -> list[int]:
-        try:
-            values = await self._redis.lrange(self.key(user_id), 0, min(k, self.max_events) - 1)
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+        values = await self._bounded(self._redis.lrange(self.key(user_id), 0, min(k, self.max_events) - 1))
         return [int(v) for v in values]
 
     async def ping(self) -> str:
-        try:
-            await self._redis.ping()
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+        await self._bounded(self._redis.ping())
         return f"redis {self._safe_url()}"
 
     async def persistence_risks(self) -> list[str]:
@@ -81,16 +90,29 @@ class RedisEventStore:
         the setting to change (empty: nothing). Raises :class:`StorageUnavailable` when unreachable;
         a server that refuses ``CONFIG GET`` (managed Redis) gives one sentence saying it was not checked.
         """
-        try:
+        async def read() -> dict:
             config = await self._redis.config_get("appendonly")
             config.update(await self._redis.config_get("appendfsync"))
             config.update(await self._redis.config_get("save"))
-        except ResponseError as exc:
-            return [f"persistence not checked (CONFIG GET refused: {exc}); make sure the server runs with "
-                    "appendonly yes, or acknowledged puts can be lost when it restarts"]
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            return config
+
+        try:
+            config = await self._bounded(read())
+        except StorageUnavailable as exc:
+            if isinstance(exc.__cause__, ResponseError):  # CONFIG refused (e.g. renamed by a managed Redis)
+                return [f"persistence not checked (CONFIG GET refused: {exc.__cause__}); make sure the "
+                        "server runs with appendonly yes, or acknowledged puts can be lost when it restarts"]
+            raise
         return persistence_risks({_text(k): _text(v) for k, v in config.items()})
+
+    async def _bounded(self, call):
+        """``await call`` within ``timeout_s`` in all: the socket timeouts bound each attempt, not the
+        retry after it nor the wait for a pooled connection (a frozen Redis took twice timeout_s)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await call
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+            raise self._unavailable(exc) from exc
 
     async def close(self) -> None:
         # The pool was passed in, so the client does not own it: close both.

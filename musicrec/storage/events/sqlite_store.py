@@ -9,8 +9,11 @@ closing a connection another thread is using (which crashes the interpreter).
 Writers of one process queue on a lock before they ask SQLite for the write lock: SQLite's own busy
 handler sleeps and retries with growing pauses and is not fair, so with dozens of threads writing at
 once one of them could wait past ``timeout_s`` although the writes take ~0.1 ms each. The busy
-handler is left for writers in other processes (other uvicorn workers). The whole wait, both locks
-together, is bounded by ``timeout_s``.
+handler is left for writers in other processes (other uvicorn workers). The whole wait, from the call
+(a wait for a threadpool thread included) through both locks, is bounded by ``timeout_s``.
+
+A put that raises :class:`~musicrec.services.common.errors.StorageUnavailable` was not applied: its
+transaction did not begin, or was rolled back (at most once; a client may retry).
 
 ``synchronous`` (``[events] sqlite_synchronous``, default FULL) decides what an acknowledged put survives:
 FULL and EXTRA a power loss, NORMAL a crash of the process only (docs/deployment.md has the cost).
@@ -111,17 +114,19 @@ class SqliteEventStore:
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return self._use(fn)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"SQLite event store {self.path}: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:  # OSError: the file's directory cannot be made
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StorageUnavailable(f"SQLite event store: {reason}", detail=f"{self.path}: {exc}") from exc
 
-    def _put_serialised(self, user_id: int, item_id: int) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        if not self._write_lock.acquire(timeout=self.timeout_s):
-            raise StorageUnavailable(
-                f"SQLite event store {self.path}: no write slot within {self.timeout_s:g} s"
-            )
+    def _put_serialised(self, user_id: int, item_id: int, deadline: float) -> None:
+        if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise StorageUnavailable(f"SQLite event store: no write slot within {self.timeout_s:g} s",
+                                     detail=str(self.path))
         try:
-            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:  # the queue took all of it: do not begin a write nobody waits for
+                raise StorageUnavailable(f"SQLite event store: no write slot within {self.timeout_s:g} s",
+                                         detail=str(self.path))
             self._call(lambda conn: self._put(conn, user_id, item_id, remaining_ms))
         finally:
             self._write_lock.release()
@@ -168,7 +173,7 @@ class SqliteEventStore:
 
     # --- async interface -------------------------------------------------------------------------
     async def put(self, user_id: int, item_id: int) -> None:
-        await run_in_threadpool(self._put_serialised, user_id, item_id)
+        await run_in_threadpool(self._put_serialised, user_id, item_id, time.monotonic() + self.timeout_s)
 
     async def get(self, user_id: int, k: int) -> list[int]:
         # Fast path on the event loop: an indexed read of at most max_events rows takes ~3 us, the
@@ -178,7 +183,7 @@ class SqliteEventStore:
         # timeout_s and maps errors to StorageUnavailable.
         try:
             return self._use(lambda conn: self._get(conn, user_id, k), wait=False)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             pass
         return await run_in_threadpool(self._call, lambda conn: self._get(conn, user_id, k))
 

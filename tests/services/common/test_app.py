@@ -72,6 +72,18 @@ def test_valid_parameters_pass_and_k_defaults_to_10(client):
         ("user_id=1&item_id=1&k=51", "k", "expected 1 <= k <= 50, found 51"),
         ("user_id=1&item_id=1&k=ten", "k", "expected an integer, found 'ten'"),
         (f"user_id={2**63}&item_id=1", "user_id", "expected a value <= 9223372036854775807"),
+        # strict: plain ASCII digits only, although Python's int() accepts most of these
+        ("user_id=1_000&item_id=1", "user_id", "expected an integer, found '1_000'"),
+        ("user_id=%201%20&item_id=1", "user_id", "expected an integer, found ' 1 '"),
+        ("user_id=+1&item_id=1", "user_id", "expected an integer, found ' 1'"),
+        ("user_id=1&item_id=1.0", "item_id", "expected an integer, found '1.0'"),
+        ("user_id=1&item_id=true", "item_id", "expected an integer, found 'true'"),
+        ("user_id=1&item_id=1e3", "item_id", "expected an integer"),
+        ("user_id=%EF%BC%91&item_id=1", "user_id", "expected an integer"),  # a full-width digit one
+        ("user_id=1&item_id=1&k=1_0", "k", "expected an integer, found '1_0'"),
+        ("user_id=1&item_id=1&k=%2010", "k", "expected an integer, found ' 10'"),
+        ("user_id=1&item_id=1&k=5.0", "k", "expected an integer, found '5.0'"),
+        ("user_id=1&item_id=1&k=false", "k", "expected an integer, found 'false'"),
     ],
 )
 def test_invalid_parameters_give_422_envelope_naming_the_parameter(client, query, param, fragment):
@@ -81,6 +93,13 @@ def test_invalid_parameters_give_422_envelope_naming_the_parameter(client, query
     assert error["key"] == "invalid_parameter"
     assert error["param"] == param
     assert fragment in error["message"]
+
+
+def test_a_huge_number_is_not_echoed_whole(client):
+    response = client.post(f"/echo?user_id={'9' * 5000}&item_id=1")
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == "user_id"
+    assert len(response.content) < 500
 
 
 def test_max_k_comes_from_the_apps_settings():
@@ -93,8 +112,21 @@ def test_body_validation_names_the_field(client):
     response = client.post("/body", json={"item_ids": [1, "x"]})
     assert response.status_code == 422
     assert response.json()["error"]["param"] == "item_ids"
-    assert client.post("/body", content=b"{not json", headers={"content-type": "application/json"}
-                       ).json()["error"]["key"] == "invalid_parameter"
+    bad_json = client.post("/body", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 422
+    assert bad_json.json()["error"] == {
+        "key": "invalid_parameter", "param": "body",
+        "message": "body: expected a valid JSON body (Expecting property name enclosed in double quotes at "
+                   "character 1)"}
+
+
+@pytest.mark.parametrize("body", [b'{"item_ids": [1, "\xff"]}', b'{"item_ids": [' + b"9" * 5000 + b"]}"])
+def test_a_body_python_cannot_parse_is_the_same_422(client, body):
+    """Not UTF-8, or an integer over Python's 4300 digits: FastAPI's 400 http_400 became this 422."""
+    response = client.post("/body", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    message = "body: expected a valid JSON body (UTF-8, integers of at most 4300 digits)"
+    assert response.json()["error"] == {"key": "invalid_parameter", "param": "body", "message": message}
 
 
 @pytest.mark.parametrize(
@@ -194,4 +226,25 @@ def test_openapi_documents_parameters_and_error_envelope(module, tmp_path):
     operations = [op for path in schema["paths"].values() for op in path.values()]
     params = {p["name"] for op in operations for p in op.get("parameters", [])}
     assert {"k"} <= params
-    assert any("422" in op["responses"] for op in operations)
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for op in operations:
+        for status in ("413", "414", "422", "431", "503"):
+            assert op["responses"][status]["content"]["application/json"]["schema"] == envelope
+    assert set(schema["components"]["schemas"]["ErrorEnvelope"]["properties"]) == {"error"}
+    assert set(schema["components"]["schemas"]["ErrorDetail"]["properties"]) == {"key", "message", "param"}
+
+
+def test_openapi_bounds_are_the_apps_own(tmp_path):
+    from musicrec.services.features import create_app
+
+    settings = load_settings(paths={"artifacts_dir": tmp_path}, serving={"max_k": 77, "max_batch": 5})
+    with TestClient(create_app(settings)) as c:
+        schema = c.get("/openapi.json").json()
+    params = {p["name"]: p["schema"] for p in schema["paths"]["/similar_items"]["post"]["parameters"]}
+    assert (params["k"]["minimum"], params["k"]["maximum"]) == (1, 77)
+    assert (params["item_id"]["minimum"], params["item_id"]["maximum"]) == (0, 2**63 - 1)
+    body = schema["components"]["schemas"]["BatchRequest"]["properties"]
+    assert (body["k"]["minimum"], body["k"]["maximum"]) == (1, 77)
+    assert body["item_ids"]["maxItems"] == 5
+    assert body["item_ids"]["items"]["maximum"] == 2**63 - 1  # an integer, not the float 2**63
+    assert isinstance(body["item_ids"]["items"]["maximum"], int)

@@ -80,16 +80,40 @@ def test_bad_parameters_answer_422_naming_them(client, path, query, param):
     assert response.json()["error"]["param"] == param
 
 
-def test_token_protects_put_only(tmp_path):
+@pytest.mark.parametrize("path", ["/put?user_id=1&item_id=2", "/get?user_id=1", "/get?user_id=1&k=5"])
+@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Bearer s3cre", "Basic s3cret", "Bearer"])
+def test_token_protects_put_and_get(tmp_path, path, authorization):
+    """A user's history is private too: /get (fast path or FastAPI's) needs the token as /put does."""
+    headers = {} if authorization is None else {"Authorization": authorization}
     with TestClient(create_app(_settings(tmp_path, token="s3cret"))) as c:
-        missing = put(c, 1, 2)
-        assert missing.status_code == 401
-        assert missing.json()["error"]["key"] == "unauthorized"
-        wrong = put(c, 1, 2, headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401
-        assert wrong.json()["error"]["key"] == "unauthorized"
-        assert put(c, 1, 2, headers={"Authorization": "Bearer s3cret"}).json() == {"result": "ok"}
-        assert c.post("/get?user_id=1").json() == {"events": [2]}
+        response = c.post(path, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["key"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_right_token_opens_put_and_get(tmp_path):
+    good = {"Authorization": "Bearer s3cret"}
+    with TestClient(create_app(_settings(tmp_path, token="s3cret"))) as c:
+        assert put(c, 1, 2, headers=good).json() == {"result": "ok"}
+        assert c.post("/get?user_id=1", headers=good).json() == {"events": [2]}  # fast path
+        assert c.post("/get?user_id=1&k=%35", headers=good).json() == {"events": [2]}  # FastAPI's
+
+
+def test_openapi_declares_security_only_with_a_token(tmp_path):
+    def document(token: str) -> dict:
+        with TestClient(create_app(_settings(tmp_path, token=token))) as c:
+            return c.get("/openapi.json").json()
+
+    open_doc, locked = document(""), document("s3cret")
+    assert "securitySchemes" not in open_doc["components"]
+    for path in ("/put", "/get"):
+        assert "security" not in open_doc["paths"][path]["post"]
+        assert "401" not in open_doc["paths"][path]["post"]["responses"]
+        assert locked["paths"][path]["post"]["security"] == [{"bearer": []}]
+        assert "401" in locked["paths"][path]["post"]["responses"]
+    assert locked["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    assert "security" not in locked["paths"]["/health"]["get"]
 
 
 def test_ready_and_metrics(client):

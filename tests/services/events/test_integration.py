@@ -66,3 +66,30 @@ def test_token_from_the_environment(tmp_path):
         assert httpx.post(f"{svc.url}/put?user_id=1&item_id=2").status_code == 401
         ok = httpx.post(f"{svc.url}/put?user_id=1&item_id=2", headers={"Authorization": "Bearer t0k"})
         assert ok.json() == {"result": "ok"}
+        assert httpx.post(f"{svc.url}/get?user_id=1").status_code == 401
+        history = httpx.post(f"{svc.url}/get?user_id=1", headers={"Authorization": "Bearer t0k"})
+        assert history.json() == {"events": [2]}
+
+
+def test_put_with_redis_frozen_answers_503_within_timeout_s(redis_server):
+    import os
+    import signal
+    import time
+
+    env = {"MUSICREC_EVENTS__BACKEND": "redis", "MUSICREC_EVENTS__REDIS_URL": redis_server.url,
+           "MUSICREC_EVENTS__TIMEOUT_S": "1.0"}
+    with ServiceProcess("events_service:app", env=env) as svc:
+        assert httpx.post(f"{svc.url}/put?user_id=1&item_id=10").status_code == 200
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            response = httpx.post(f"{svc.url}/put?user_id=1&item_id=11", timeout=10)
+            elapsed = time.monotonic() - start
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        assert response.status_code == 503
+        assert response.json()["error"] == {"key": "storage_unavailable", "param": None,
+                                            "message": "Redis event store: timed out"}
+        assert elapsed < 1.0 + 0.5  # was 2 x timeout_s: the socket timeout, then the retry's
+        assert httpx.post(f"{svc.url}/put?user_id=1&item_id=11").status_code == 200  # the retry
+        assert httpx.post(f"{svc.url}/get?user_id=1").json() == {"events": [11, 10]}

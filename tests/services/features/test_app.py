@@ -85,6 +85,13 @@ def test_batch_defaults_and_duplicates(client):
         ({}, "item_ids", "is required"),
         ({"item_ids": [1], "k": 0}, "k", "expected 1 <= k <= 50, found 0"),
         ({"item_ids": [1], "k": 51}, "k", "found 51"),
+        # strict JSON integers: no booleans, floats or strings
+        ({"item_ids": [True]}, "item_ids", "expected an integer, found True"),
+        ({"item_ids": [1.0]}, "item_ids", "expected an integer, found 1.0"),
+        ({"item_ids": ["1"]}, "item_ids", "expected an integer, found '1'"),
+        ({"item_ids": [1], "k": "5"}, "k", "expected an integer, found '5'"),
+        ({"item_ids": [1], "k": True}, "k", "expected an integer, found True"),
+        ({"item_ids": [1], "k": 5.0}, "k", "expected an integer, found 5.0"),
         ({"item_ids": [1], "limit": 5}, "limit", "not a known field"),
     ],
 )

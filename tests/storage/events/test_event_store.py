@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import time
 
 import pytest
 
@@ -136,8 +140,9 @@ async def test_sqlite_unreachable_file_raises_storage_unavailable(tmp_path):
     (tmp_path / "dir.sqlite3").mkdir()  # a directory where the database file should be
     store = SqliteEventStore(tmp_path / "dir.sqlite3")
     for call in (store.put(1, 2), store.get(1, 10), store.ping()):
-        with pytest.raises(StorageUnavailable, match="dir.sqlite3"):
+        with pytest.raises(StorageUnavailable, match="^SQLite event store: ") as raised:
             await call
+        assert "dir.sqlite3" in raised.value.detail  # the file is named in the log, not to the client
     await store.close()
 
 
@@ -212,4 +217,55 @@ async def test_sqlite_many_writers_of_one_process_do_not_time_out(tmp_path):
     await asyncio.gather(*(store.put(user_id=u, item_id=i) for i in range(200) for u in range(5)))
     for u in range(5):
         assert sorted(await store.get(user_id=u, k=1000)) == list(range(200))
+    await store.close()
+
+
+@contextlib.contextmanager
+def frozen(server):
+    """The Redis process stopped (SIGSTOP): connections stay open, nothing answers, until the block ends."""
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+
+
+async def test_redis_frozen_put_fails_within_timeout_s_and_a_retry_lands_once(redis_server):
+    """timeout_s bounds the whole put, the retry included (it took twice timeout_s before). Delivery is
+    at least once: the timed-out write may be applied when Redis runs again; a retry leaves one copy."""
+    store = RedisEventStore(redis_server.url, timeout_s=0.5)
+    await store.put(1, 10)
+    with frozen(redis_server):
+        for call in (store.put(1, 11), store.get(1, 10), store.ping()):
+            start = time.monotonic()
+            with pytest.raises(StorageUnavailable, match="^Redis event store: timed out$"):
+                await call
+            assert time.monotonic() - start < 0.5 + 0.3
+    assert (await store.get(1, 10))[-1] == 10  # 11 may be there or not: it was sent before the timeout
+    await store.put(1, 11)  # the client's retry
+    assert await store.get(1, 10) == [11, 10]
+    await store.close()
+
+
+async def test_sqlite_put_that_fails_is_not_applied_later(tmp_path):
+    """At most once: a put answered with StorageUnavailable never shows up, and it fails within
+    timeout_s of the call although every threadpool thread may be busy (the deadline starts at the call)."""
+    import sqlite3
+
+    path = tmp_path / "events.sqlite3"
+    store = SqliteEventStore(path, timeout_s=0.3)
+    await store.put(1, 1)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        start = time.monotonic()
+        results = await asyncio.gather(*(store.put(1, item) for item in range(100, 160)),
+                                       return_exceptions=True)
+        assert time.monotonic() - start < 0.3 + 0.5
+        assert all(isinstance(r, StorageUnavailable) for r in results)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await asyncio.sleep(0.3)
+    assert await store.get(1, 10) == [1]
     await store.close()
