@@ -78,13 +78,15 @@ class Reloader:
                     return {"changed": False, "version": self.version}
                 model = await asyncio.to_thread(self.load, resolved)
             except Exception as exc:  # noqa: BLE001 - any failed load keeps the old model; reported
-                self.last_error = str(exc) or type(exc).__name__
+                error = str(exc) or type(exc).__name__
+                # the poller retries a broken run every interval: log it once, count every attempt
+                report = log.error if error != self.last_error else log.debug
+                self.last_error = error
                 if not startup:
                     self._failed.inc()
-                    log.error("%s: reload failed, still serving run %s: %s", self.name, self.version,
-                              self.last_error)
+                    report("%s: reload failed, still serving run %s: %s", self.name, self.version, error)
                 else:
-                    log.error("%s: no model loaded: %s", self.name, self.last_error)
+                    report("%s: no model loaded: %s", self.name, error)
                 return {"changed": False, "version": self.version, "error": self.last_error}
             old = self.version
             self.install(model, resolved)

@@ -73,10 +73,12 @@ def test_a_failing_reload_keeps_the_old_run_and_says_why(tmp_path, runs):
         assert answer.status_code == 503
         error = answer.json()["error"]
         assert error["key"] == "reload_failed" and f"still serving run {first}" in error["message"]
+        assert str(tmp_path) not in error["message"]
         assert _similar(client, 1001) == (first, [1002, 1003])
         ready = client.get("/ready")
         assert ready.status_code == 200  # it still serves: ready, with the failure reported
-        assert "similar.parquet" in ready.json()["model"]["last_reload_error"]
+        error = ready.json()["model"]["last_reload_error"]
+        assert "similar.parquet" in error and str(tmp_path) not in error  # no directory for a client
         assert ready.json()["model"]["version"] == first
         assert _reloads(client, "failed") == 1
         fixed = add_run(runs, 3000)  # a good run later clears the error
@@ -123,3 +125,16 @@ def test_a_flat_layout_is_served_as_version_flat(tmp_path):
     write_run_files(tmp_path / "artifacts", 1000)
     with TestClient(features_app(_settings(tmp_path))) as client:
         assert _similar(client, 1001) == ("flat", [1002, 1003])
+
+
+def test_a_broken_run_retried_is_counted_each_time_and_logged_once(tmp_path, runs, caplog):
+    add_run(runs, 1000)
+    with TestClient(features_app(_settings(tmp_path))) as client:
+        broken = add_run(runs, 2000)
+        (tmp_path / "artifacts" / "runs" / broken / "similar.parquet").write_bytes(b"not parquet")
+        with caplog.at_level("DEBUG", logger="musicrec.services.common.reload"):
+            for _ in range(3):
+                assert client.post("/admin/reload", headers=AUTH).status_code == 503
+        assert _reloads(client, "failed") == 3
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "reload failed" in r.getMessage()]
+    assert len(errors) == 1
