@@ -32,8 +32,8 @@ def train_command(
     ``tune`` chooses the [als] and [ranker] settings not given explicitly on the end of the train period.
     """
     from musicrec.pipeline.runner import run_pipeline  # heavy imports only when the command runs
+    from musicrec.storage.errors import S3StoreError
     from musicrec.storage.location import open_store
-    from musicrec.storage.s3 import S3StoreError
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

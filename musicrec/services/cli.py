@@ -28,8 +28,8 @@ import httpx
 
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
+from musicrec.storage.errors import S3StoreError
 from musicrec.storage.location import is_s3, local_artifacts_dir, open_store
-from musicrec.storage.s3 import S3StoreError
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
 NEIGHBOUR_CHECKS = {"events", "features"}

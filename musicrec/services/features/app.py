@@ -15,9 +15,8 @@ from musicrec.services.common import build_app
 from musicrec.services.common.memory import use_system_allocator
 from musicrec.services.features.index import SIMILAR_FILE, SimilarArtifactError, SimilarIndex
 from musicrec.services.features.routes import router
-from musicrec.storage.artifacts import MissingArtifactError
+from musicrec.storage.errors import MissingArtifactError, S3StoreError
 from musicrec.storage.location import fetch_artifacts
-from musicrec.storage.s3 import S3StoreError
 
 log = logging.getLogger(__name__)
 
