@@ -5,8 +5,12 @@ listens). Raw data is generated once with ``python -m musicrec data synth`` and 
 ``python -m musicrec prepare`` under ``data/bench/`` (gitignored); then every stage of ``train`` runs
 in this process, exactly as ``python -m musicrec train`` runs them.
 
-    .venv/bin/python -m bench.pipeline                    # 1/10 scale
-    .venv/bin/python -m bench.pipeline --users 20000 --tracks 20000 --events 1500000 --dir data/bench-demo
+    .venv/bin/python -m bench.pipeline                    # 1/10 scale, under data/bench
+    .venv/bin/python -m bench.pipeline --scale full       # the real size (make bench-full), data/bench-full
+    .venv/bin/python -m bench.pipeline --scale demo       # make demo's size, data/bench-demo
+
+``--users``, ``--tracks``, ``--events`` and ``--dir`` override a scale's values. At full size the
+stages show progress bars (``--progress`` elsewhere); expect hours and ~15 GB of memory (issue 15).
 """
 
 from __future__ import annotations
@@ -41,16 +45,29 @@ def _run(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, peak
 
 
+# (users, tracks, listens, directory) of each --scale: the real Yandex Music size, 1/10 of it, make demo's
+SCALES = {
+    "full": (1_372_715, 1_000_000, 222_629_898, Path("data/bench-full")),
+    "tenth": (137_272, 100_000, 22_262_990, Path("data/bench")),
+    "demo": (20_000, 20_000, 1_500_000, Path("data/bench-demo")),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=137_272)
-    parser.add_argument("--tracks", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=22_262_990)
+    parser.add_argument("--scale", choices=list(SCALES), default="tenth")
+    parser.add_argument("--users", type=int, help="default: the scale's")
+    parser.add_argument("--tracks", type=int, help="default: the scale's")
+    parser.add_argument("--events", type=int, help="default: the scale's")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dir", type=Path, default=Path("data/bench"))
+    parser.add_argument("--dir", type=Path, help="default: the scale's (data/bench for 1/10)")
+    parser.add_argument("--progress", action="store_true", help="progress bars (always at full size)")
     parser.add_argument("--split-date", default="2022-12-16")
     parser.add_argument("--steps", nargs="*", default=None, help="only these train steps")
     args = parser.parse_args()
+    users, tracks, events, directory = SCALES[args.scale]
+    args.users, args.tracks = args.users or users, args.tracks or tracks
+    args.events, args.dir = args.events or events, args.dir or directory
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     raw, prepared, artifacts = args.dir / "raw", args.dir / "prepared", args.dir / "artifacts"
@@ -67,7 +84,8 @@ def main() -> None:
     settings = load_settings(split={"split_date": args.split_date})
     start = time.perf_counter()
     manifest = run_pipeline(settings, args.steps, prepared_dir=prepared,
-                            store=LocalArtifactStore(artifacts), show_progress=False)
+                            store=LocalArtifactStore(artifacts),
+                            show_progress=args.progress or args.scale == "full")
     total = time.perf_counter() - start
 
     split = manifest.get("split", {})

@@ -12,15 +12,7 @@ from typing import Any
 
 import httpx
 
-from musicrec.client.errors import ClientError, ServiceError, ServiceUnavailable
-from musicrec.client.http import (
-    AsyncEventsClient,
-    AsyncFeaturesClient,
-    EventsClient,
-    FeaturesClient,
-    RecommendationsClient,
-)
-from musicrec.client.models import (
+from musicrec.api import (
     Events,
     Explanation,
     PutResult,
@@ -28,6 +20,14 @@ from musicrec.client.models import (
     ServiceStatus,
     SimilarItems,
     SimilarItemsBatch,
+)
+from musicrec.client.errors import ClientError, ServiceError, ServiceUnavailable
+from musicrec.client.http import (
+    AsyncEventsClient,
+    AsyncFeaturesClient,
+    EventsClient,
+    FeaturesClient,
+    RecommendationsClient,
 )
 from musicrec.config import Settings, load_settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from musicrec.client.models import Explanation
+from musicrec.api import Explanation
 from musicrec.columns import Columns as C
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from musicrec.client.errors import ServiceError, ServiceUnavailable
-from musicrec.client.models import (
+from musicrec.api import (
     Events,
     PutResult,
     Recommendations,
@@ -39,6 +38,7 @@ from musicrec.client.models import (
     SimilarItemsBatch,
     SimilarItemsBatchRequest,
 )
+from musicrec.client.errors import ServiceError, ServiceUnavailable
 from musicrec.client.pool import ConnectFailed, ConnectionPool
 
 M = TypeVar("M", bound=BaseModel)

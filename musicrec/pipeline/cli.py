@@ -38,8 +38,8 @@ def train_command(
     step succeeded and the run holds what the services need.
     """
     from musicrec.pipeline.publish import train_run  # heavy imports only when the command runs
+    from musicrec.storage.errors import S3StoreError
     from musicrec.storage.runs import RunError, RunStore
-    from musicrec.storage.s3 import S3StoreError
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -32,9 +32,9 @@ import httpx
 from musicrec.client.samples import pick_examples
 from musicrec.config import Settings, load_settings
 from musicrec.services.supervisor import Supervisor, answers_ready
+from musicrec.storage.errors import S3StoreError
 from musicrec.storage.location import is_s3, normalize_location, open_store
 from musicrec.storage.runs import local_run_dir, resolve_location
-from musicrec.storage.s3 import S3StoreError
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
 NEIGHBOUR_CHECKS = {"events", "features"}

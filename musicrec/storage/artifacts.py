@@ -16,12 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from musicrec.storage.errors import MissingArtifactError
+
 if TYPE_CHECKING:
     import polars as pl
-
-
-class MissingArtifactError(FileNotFoundError):
-    """An artifact that a step or service needs is not in the store."""
 
 
 class ArtifactStore(Protocol):

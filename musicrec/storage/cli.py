@@ -21,8 +21,8 @@ def _runs(artifacts: str | None):
 
 
 def _guard(call):
+    from musicrec.storage.errors import S3StoreError
     from musicrec.storage.runs import RunError
-    from musicrec.storage.s3 import S3StoreError
 
     try:
         return call()

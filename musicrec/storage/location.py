@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from musicrec.config import S3, Settings
-from musicrec.storage.artifacts import ArtifactStore, LocalArtifactStore, MissingArtifactError
+from musicrec.storage.artifacts import ArtifactStore, LocalArtifactStore
+from musicrec.storage.errors import MissingArtifactError
 from musicrec.storage.s3 import S3ArtifactStore
 
 log = logging.getLogger(__name__)

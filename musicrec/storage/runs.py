@@ -26,7 +26,8 @@ from typing import Any
 
 from musicrec import files as F
 from musicrec.config import Settings
-from musicrec.storage.artifacts import ArtifactStore, MissingArtifactError
+from musicrec.storage.artifacts import ArtifactStore
+from musicrec.storage.errors import MissingArtifactError
 from musicrec.storage.location import local_artifacts_dir, normalize_location, open_store
 
 log = logging.getLogger(__name__)

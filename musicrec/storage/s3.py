@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from musicrec.storage.artifacts import MissingArtifactError, replace_path
+from musicrec.storage.artifacts import replace_path
+from musicrec.storage.errors import MissingArtifactError, S3StoreError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -41,10 +42,6 @@ POINTER = "_CURRENT"  # the object that says which version of a directory is com
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 DENIED_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
                 "ExpiredToken"}
-
-
-class S3StoreError(OSError):
-    """S3 cannot be used (no bucket, bad credentials, unreachable endpoint); the message names the URL."""
 
 
 class S3ArtifactStore:

@@ -1,7 +1,8 @@
 import polars as pl
 import pytest
 
-from musicrec.storage.artifacts import LocalArtifactStore, MissingArtifactError
+from musicrec.storage.artifacts import LocalArtifactStore
+from musicrec.storage.errors import MissingArtifactError
 
 
 def test_parquet_json_text_round_trip(tmp_path):

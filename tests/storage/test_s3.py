@@ -7,9 +7,10 @@ import pytest
 
 from musicrec.config import load_settings
 from musicrec.services.common.testing import free_port
-from musicrec.storage.artifacts import LocalArtifactStore, MissingArtifactError
+from musicrec.storage.artifacts import LocalArtifactStore
+from musicrec.storage.errors import MissingArtifactError, S3StoreError
 from musicrec.storage.location import fetch_artifacts, make_s3_client, open_store
-from musicrec.storage.s3 import POINTER, S3ArtifactStore, S3StoreError
+from musicrec.storage.s3 import POINTER, S3ArtifactStore
 
 
 @pytest.fixture

@@ -21,8 +21,10 @@ How a service uses it (see ``musicrec/services/events/app.py`` for a complete ex
 
 Modules:
 - ``errors``: ``MusicrecError`` (``key``, ``status_code``, ``param``) and its subclasses
-  ``InvalidParameter`` 422, ``Unauthorized`` 401, ``NotFound`` 404, ``StorageUnavailable`` 503,
-  ``NotReady`` 503, ``UpstreamUnavailable`` 503. Raise them anywhere in a request.
+  ``InvalidParameter`` 422, ``Unauthorized`` 401, ``NotFound`` 404, ``NotReady`` 503,
+  ``UpstreamUnavailable`` 503. Raise them anywhere in a request. The storage layer's own
+  ``StorageUnavailable`` (``musicrec.storage.errors``, re-exported here) is answered 503
+  ``storage_unavailable`` by the handlers.
 - ``handlers``: the only place exceptions become responses:
   ``{"error": {"key": ..., "message": ..., "param": ...}}``; FastAPI validation errors become 422
   ``invalid_parameter`` with ``param`` naming the parameter (``k``, ``user_id``, ``item_ids``).
@@ -50,7 +52,6 @@ from musicrec.services.common.errors import (
     MusicrecError,
     NotFound,
     NotReady,
-    StorageUnavailable,
     Unauthorized,
     UpstreamUnavailable,
     error_body,
@@ -67,6 +68,7 @@ from musicrec.services.common.validation import (
     get_settings,
     k_query,
 )
+from musicrec.storage.errors import StorageUnavailable
 
 __all__ = [
     "K10",

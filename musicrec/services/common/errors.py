@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from musicrec.storage.errors import StorageUnavailable
+
 
 class MusicrecError(Exception):
     """Base of every error a service reports to its client.
@@ -80,11 +82,14 @@ class NotFound(MusicrecError):
     status_code = 404
 
 
-class StorageUnavailable(MusicrecError):
-    """The storage behind the service (SQLite file, Redis) cannot be reached (503)."""
+def from_storage(exc: StorageUnavailable) -> MusicrecError:
+    """The storage layer's error as the envelope's 503 ``storage_unavailable``.
 
-    key = "storage_unavailable"
-    status_code = 503
+    >>> err = from_storage(StorageUnavailable("Redis event store: timed out", detail="redis://h:6379"))
+    >>> (err.status_code, err.key, err.message, err.detail)
+    (503, 'storage_unavailable', 'Redis event store: timed out', 'redis://h:6379')
+    """
+    return MusicrecError(exc.message, key="storage_unavailable", status_code=503, detail=exc.detail)
 
 
 class NotReady(MusicrecError):

@@ -11,7 +11,7 @@ dependency override in a test, artifacts not loaded) goes through FastAPI as bef
 envelope comes from the same code. The two paths must answer alike; the answer functions are shared
 by both, and the service tests run the same requests through each.
 
-    @router.post("/get", response_model=EventsResponse)
+    @router.post("/get", response_model=Events)
     @fast_path(USER_ID, k_param(10), answer=get_answer)      # get_answer(app, user_id=..., k=...)
     async def get(request: Request, user_id: UserId, k: K10, store: EventStoreDep) -> Response:
         ...

@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from musicrec.services.common.errors import MusicrecError, error_body, redact
+from musicrec.services.common.errors import MusicrecError, error_body, from_storage, redact
+from musicrec.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,11 @@ async def _musicrec_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers or None)
 
 
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StorageUnavailable)
+    return await _musicrec_error(request, from_storage(exc))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     described = [describe_validation_error(err) for err in exc.errors()]
@@ -139,6 +145,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_exception_handlers(app: FastAPI) -> None:
     """Register the envelope for domain errors, validation errors, HTTP errors and anything else."""
     app.add_exception_handler(MusicrecError, _musicrec_error)
+    app.add_exception_handler(StorageUnavailable, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

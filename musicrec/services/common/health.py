@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from musicrec.services.common.errors import MusicrecError, error_body, redact
+from musicrec.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ async def run_checks(app: FastAPI, checks: Mapping[str, ReadinessCheck], timeout
         except TimeoutError:
             return {"ok": False, "detail": f"no answer within {timeout_s:g} s"}
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported, not raised
-            text = exc.full() if isinstance(exc, MusicrecError) else str(exc) or type(exc).__name__
+            known = isinstance(exc, MusicrecError | StorageUnavailable)  # a message and a detail
+            text = exc.full() if known else str(exc) or type(exc).__name__
             log.warning("readiness check %s failed: %s", name, text)
-            public = exc.message if isinstance(exc, MusicrecError) and not debug else text
+            public = exc.message if known and not debug else text
             return {"ok": False, "detail": shown(public)}
 
     results = await asyncio.gather(*(one(name, check) for name, check in checks.items()))

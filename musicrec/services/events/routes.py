@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 
+from musicrec.api import Events
 from musicrec.services.common import K10, ItemId, StorageUnavailable, UserId
 from musicrec.services.common.fastpath import USER_ID, FastRoute, fast_path, k_param
 from musicrec.services.events.dependencies import EventStoreDep, TokenChecked, fast_token_check
@@ -19,10 +20,6 @@ router = APIRouter(tags=["events"], route_class=FastRoute)
 
 class PutResponse(BaseModel):
     result: Literal["ok"] = "ok"
-
-
-class EventsResponse(BaseModel):
-    events: list[int]
 
 
 def _count_storage_error(app: FastAPI, operation: str) -> None:
@@ -70,7 +67,7 @@ async def _answer_get(app: FastAPI, user_id: int, k: int) -> Response | None:
     return None if store is None else await _events(app, store, user_id, k)
 
 
-@router.post("/get", response_model=EventsResponse)
+@router.post("/get", response_model=Events)
 @fast_path(USER_ID, k_param(10), answer=_answer_get, guard=fast_token_check)
 async def get(request: Request, user_id: UserId, k: K10, store: EventStoreDep, _: TokenChecked) -> Response:
     """The user's last ``k`` distinct tracks, newest first: ``{"events": [item_id, ...]}``."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from musicrec.api import SimilarItems
 from musicrec.services.common import K10, ItemId, NotReady, SettingsDep, check_k
 from musicrec.services.common.errors import InvalidParameter
 from musicrec.services.common.fastpath import ITEM_ID, FastRoute, fast_path, id_list, k_param
@@ -32,11 +33,6 @@ async def get_similar_index(request: Request) -> SimilarIndex:
 
 
 SimilarIndexDep = Annotated[SimilarIndex, Depends(get_similar_index)]
-
-
-class SimilarItems(BaseModel):
-    item_id_2: list[int]
-    score: list[float]
 
 
 class BatchRequest(BaseModel):

@@ -23,7 +23,8 @@ import httpx
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 
-from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, Explanation, Recommendations
+from musicrec.api import Explanation, Recommendations
+from musicrec.client import AsyncEventsClient, AsyncFeaturesClient
 from musicrec.config import Settings
 from musicrec.services.common import K50, K100, NotReady, SettingsDep, UserId, build_app
 from musicrec.services.common.fastpath import EXPLAIN, USER_ID, FastRoute, fast_path, k_param

@@ -24,9 +24,8 @@ from musicrec.columns import Columns as C
 from musicrec.config import Settings, load_settings
 from musicrec.models.blending import FusionWeights
 from musicrec.services.recommendations.index import ItemArtists, UserItemIndex
-from musicrec.storage.artifacts import MissingArtifactError
+from musicrec.storage.errors import MissingArtifactError, S3StoreError
 from musicrec.storage.location import fetch_artifacts, is_s3
-from musicrec.storage.s3 import S3StoreError
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from musicrec.client import Events, ServiceUnavailable, SimilarItems, SimilarItemsBatch
+from musicrec.api import Events, SimilarItems, SimilarItemsBatch
+from musicrec.client import ServiceUnavailable
 from musicrec.config import Settings
-from musicrec.services.common.errors import StorageUnavailable
 from musicrec.services.features.index import SIMILAR_FILE, SimilarArtifactError, SimilarIndex
-from musicrec.storage.artifacts import MissingArtifactError
+from musicrec.storage.errors import MissingArtifactError, S3StoreError, StorageUnavailable
 from musicrec.storage.events import EventStore, open_event_store
 from musicrec.storage.location import fetch_artifacts
 from musicrec.storage.runs import resolve_location
-from musicrec.storage.s3 import S3StoreError
 
 log = logging.getLogger(__name__)
 

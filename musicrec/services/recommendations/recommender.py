@@ -5,7 +5,7 @@ and features services; when one of them fails it returns what it can with a ``de
 instead of raising, so the caller still answers 200.
 
 Every answer can carry explanations, one per track: where it came from (``personal``, ``online``,
-``popular``) and why (see :class:`musicrec.client.models.Explanation`). They cost nothing unless asked
+``popular``) and why (see :class:`musicrec.api.Explanation`). They cost nothing unless asked
 for, and neither does the artist cap when ``[serving] max_per_artist`` is 0.
 """
 
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain
 
-from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, ClientError, Explanation
+from musicrec.api import Explanation
+from musicrec.client import AsyncEventsClient, AsyncFeaturesClient, ClientError
 from musicrec.models import blending
 from musicrec.models.blending import FusionWeights, Pick, blend, cap_per_artist, combine_online, online_scores
 from musicrec.services.recommendations.artifacts import BLEND_FILE, RecommendationArtifacts

@@ -2,7 +2,7 @@
 
 Per user the store keeps the last ``max_events`` distinct tracks, newest first. Listening again to a
 track already in the history moves it to the front instead of adding a duplicate. Both backends raise
-:class:`~musicrec.services.common.errors.StorageUnavailable` when the storage cannot be reached, so a
+:class:`~musicrec.storage.errors.StorageUnavailable` when the storage cannot be reached, so a
 write is never reported as done when it was not.
 
 >>> import asyncio, tempfile, pathlib

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 class EventStore(Protocol):
     """Last ``max_events`` distinct items per user, newest first.
 
-    Every method may raise :class:`~musicrec.services.common.errors.StorageUnavailable`.
+    Every method may raise :class:`~musicrec.storage.errors.StorageUnavailable`.
     """
 
     max_events: int

@@ -4,7 +4,7 @@ The transaction makes "move to front, then cap the length" atomic, so concurrent
 workers cannot leave a duplicate or a list longer than ``max_events``. The client retries once at
 once (a pooled connection may be stale after a Redis restart); every call, its wait for a pooled
 connection and the retry included, ends within ``timeout_s`` or raises
-:class:`~musicrec.services.common.errors.StorageUnavailable`.
+:class:`~musicrec.storage.errors.StorageUnavailable`.
 
 Delivery is at least once, not at most once: a put that timed out may still be applied afterwards, when
 Redis had received it and was only slow (a frozen or overloaded server executes the transaction it
@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from musicrec.services.common.errors import StorageUnavailable
+from musicrec.storage.errors import StorageUnavailable
 
 KEY_PREFIX = "musicrec:events:"
 

@@ -12,7 +12,7 @@ once one of them could wait past ``timeout_s`` although the writes take ~0.1 ms 
 handler is left for writers in other processes (other uvicorn workers). The whole wait, from the call
 (a wait for a threadpool thread included) through both locks, is bounded by ``timeout_s``.
 
-A put that raises :class:`~musicrec.services.common.errors.StorageUnavailable` was not applied: its
+A put that raises :class:`~musicrec.storage.errors.StorageUnavailable` was not applied: its
 transaction did not begin, or was rolled back (at most once; a client may retry).
 
 ``synchronous`` (``[events] sqlite_synchronous``, default FULL) decides what an acknowledged put survives:
@@ -33,9 +33,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from starlette.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync as run_in_threadpool  # the threadpool the services use too
 
-from musicrec.services.common.errors import StorageUnavailable
+from musicrec.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from musicrec.config import Events
-from musicrec.services.common.errors import StorageUnavailable
+from musicrec.storage.errors import StorageUnavailable
 from musicrec.storage.events import (
     EventStore,
     RedisEventStore,

@@ -1,4 +1,5 @@
-"""Request and response models of the three services, shared by the services and the client."""
+"""The wire schema: request and response models of the three services. The services answer with them
+and the client (``musicrec.client``, which re-exports them) parses them; both import this module."""
 
 from __future__ import annotations
 
