@@ -29,8 +29,9 @@ import httpx
 from musicrec.client import ClientError, Musicrec, Recommendations, ServiceUnavailable
 from musicrec.client.display import ITEMS_FILE, format_table, listens, load_tracks, why
 from musicrec.config import DEFAULT_CONFIG, ENV_PREFIX, ConfigError, Settings, load_settings
-from musicrec.storage.location import is_s3, local_artifacts_dir
-from musicrec.storage.runs import local_run_dir
+from musicrec.storage.artifacts import ArtifactStore
+from musicrec.storage.location import is_s3, open_store
+from musicrec.storage.runs import current_store
 
 LOG_FILE = "test_service.log"
 HERE = Path(__file__).resolve().parent
@@ -100,32 +101,38 @@ def load_settings_from_anywhere() -> Settings:
         del os.environ[variable]
 
 
-def find_artifacts(settings: Settings) -> tuple[Path, str | None]:
-    """Where ``items.parquet`` (the track names) is: the current run of ``[paths] artifacts_dir`` from the
-    current directory, else from this script's; with a warning saying why names show as ``?`` when
-    neither has it."""
+def find_artifacts(settings: Settings) -> tuple[ArtifactStore, str | None]:
+    """The store with ``items.parquet`` (the track names): the current run of ``[paths] artifacts_dir``
+    from the current directory, else from this script's; with a warning saying why names show as ``?``
+    when neither has it."""
     location = settings.paths.artifacts_dir
     locations = [location]
     if not is_s3(location) and not Path(location).is_absolute():
         locations.append(HERE / location)
     candidates = [_current_run(place, settings) for place in locations]
-    directory = candidates[0]
     for candidate in candidates:
-        if (candidate / ITEMS_FILE).exists():
+        if _has_names(candidate):
             return candidate, None
-    looked = " or ".join(str(c.resolve()) for c in candidates)
-    return directory, (f"warning: no {ITEMS_FILE} in {looked}: tracks are shown by id, names as '?' (run "
-                       f"from the repository, or set {ENV_PREFIX}PATHS__ARTIFACTS_DIR)")
+    looked = " or ".join(c.describe(ITEMS_FILE).removesuffix(f"/{ITEMS_FILE}") for c in candidates)
+    return candidates[0], (f"warning: no {ITEMS_FILE} in {looked}: tracks are shown by id, names as '?' "
+                           f"(run from the repository, or set {ENV_PREFIX}PATHS__ARTIFACTS_DIR)")
 
 
-def _current_run(location: str | Path, settings: Settings) -> Path:
-    """The local directory of the current run of ``location`` (the location itself in the flat layout,
-    or when its pointer cannot be read)."""
+def _current_run(location: str | Path, settings: Settings) -> ArtifactStore:
+    """The store of the current run of ``location`` (the location itself in the flat layout, or when its
+    pointer cannot be read)."""
     try:
-        return local_run_dir(location, settings)
+        return current_store(location, settings)
     except (OSError, ValueError) as exc:
         log.debug("current run of %s not resolved: %s", location, exc)
-        return local_artifacts_dir(location, settings)
+        return open_store(location, settings)
+
+
+def _has_names(store: ArtifactStore) -> bool:
+    try:
+        return store.exists(ITEMS_FILE)
+    except OSError:  # an unreachable S3 endpoint: no names, not an error
+        return False
 
 
 def _rows(title: str, shown: int, asked: int) -> str:
@@ -137,10 +144,10 @@ def _rows(title: str, shown: int, asked: int) -> str:
     return f"{title}: {shown} tracks" + (f" ({asked} asked)" if shown != asked else "")
 
 
-def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: bool) -> str:
+def _report(title: str, answer: Recommendations, artifacts: ArtifactStore, as_json: bool) -> str:
     if as_json:
         return json.dumps(answer.model_dump(exclude_none=True))
-    tracks = load_tracks(artifacts_dir, [*answer.recs, *listens(answer.explanations)])
+    tracks = load_tracks(artifacts, [*answer.recs, *listens(answer.explanations)])
     reasons = [why(e, item, tracks) for item, e in zip(answer.recs, answer.explanations or (), strict=False)]
     table = format_table(answer.recs, tracks, answer.sources, reasons=reasons)
     degraded = " (degraded: a neighbour service is down; partial answer)" if answer.degraded else ""
@@ -148,7 +155,7 @@ def _report(title: str, answer: Recommendations, artifacts_dir: Path, as_json: b
     return f"{title}{degraded}\n{table}{empty}"
 
 
-def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
+def run(args: argparse.Namespace, api: Musicrec, artifacts: ArtifactStore) -> str:
     """Perform the requested call and return the text to print."""
     for mode, call in (("offline", api.recommendations.offline), ("online", api.recommendations.online),
                        ("blended", api.recommendations.blended)):
@@ -156,19 +163,19 @@ def run(args: argparse.Namespace, api: Musicrec, artifacts_dir: Path) -> str:
             answer = call(args.user_id, args.k, args.explain)
             title = f"{mode.capitalize()} recommendations for user {args.user_id}"
             title = _rows(title, len(answer.recs), args.k)
-            return _report(title, answer, artifacts_dir, args.json)
+            return _report(title, answer, artifacts, args.json)
     if args.add_online:
         result = api.events.put(args.user_id, args.item_id)
         events = api.events.get(args.user_id).events
         if args.json:
             return json.dumps({"result": result.result, "events": events})
-        table = format_table(events, load_tracks(artifacts_dir, events))
+        table = format_table(events, load_tracks(artifacts, events))
         return (f"Added item {args.item_id} to the online events of user {args.user_id}: {result.result}\n"
                 f"Latest {len(events)} events (newest first):\n{table}")
     answer = api.recommendations.default(args.k, args.explain)
     shown = len(answer.recs)
     title = f"Top {shown} popular tracks" + (f" ({args.k} asked)" if shown != args.k else "")
-    return _report(title, answer, artifacts_dir, args.json)
+    return _report(title, answer, artifacts, args.json)
 
 
 def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> int:
@@ -185,10 +192,10 @@ def main(argv: list[str] | None = None, transport: httpx.BaseTransport | None = 
               "--log-file)", file=sys.stderr)
         return 2
     command = " ".join(argv if argv is not None else sys.argv[1:]) or "(top popular)"
-    artifacts_dir, no_names = find_artifacts(settings)
+    artifacts, no_names = find_artifacts(settings)
     with Musicrec.from_settings(settings, transport=transport) as api:
         try:
-            text = run(args, api, artifacts_dir)
+            text = run(args, api, artifacts)
         except ClientError as exc:
             hint = " (is it running? start all three: python -m musicrec serve)"
             print(f"error: {exc}{hint if isinstance(exc, ServiceUnavailable) else ''}", file=sys.stderr)

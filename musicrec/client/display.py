@@ -1,7 +1,8 @@
 """Show recommended track ids as a readable table: track, artists and genres by name, and why.
 
-Names come from ``items.parquet`` in the artifacts directory; only the rows asked for are read. When the
-file (or a track) is missing the table shows the ids alone, so a fresh checkout still works.
+Names come from ``items.parquet`` of an artifact store (the current run's: ``musicrec.storage.runs.
+current_store``); only the rows asked for are read. When the file (or a track) is missing the table
+shows the ids alone, so a fresh checkout still works.
 """
 
 from __future__ import annotations
@@ -9,17 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from musicrec.api import Explanation
 from musicrec.columns import Columns as C
+from musicrec.files import ITEMS as ITEMS_FILE
+from musicrec.storage.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
-
-ITEMS_FILE = "items.parquet"
-
 
 @dataclass(frozen=True)
 class Track:
@@ -37,18 +36,20 @@ class Track:
         return named.get(artist_id)
 
 
-def load_tracks(artifacts_dir: Path, item_ids: Sequence[int]) -> dict[int, Track]:
-    """Names of ``item_ids`` from ``items.parquet``; empty when the file is missing or unreadable."""
-    path = Path(artifacts_dir) / ITEMS_FILE
+def load_tracks(store: ArtifactStore, item_ids: Sequence[int]) -> dict[int, Track]:
+    """Names of ``item_ids`` from the store's ``items.parquet``; empty when it is missing or unreadable."""
     ids = sorted({int(i) for i in item_ids})
-    if not ids or not path.exists():
+    if not ids:
         return {}
     try:
+        if not store.exists(ITEMS_FILE):
+            return {}
+        path = store.local_file(ITEMS_FILE)
         names = pq.read_schema(path).names
         columns = [c for c in (C.Item, C.Name, C.Artists, C.Genres, C.ArtistIds) if c in names]
         table = pq.read_table(path, columns=columns, filters=[(C.Item, "in", ids)]).to_pylist()
     except Exception as exc:  # noqa: BLE001 - names are a nicety: show ids rather than fail
-        log.warning("cannot read track names from %s: %s", path, exc)
+        log.warning("cannot read track names from %s: %s", store.describe(ITEMS_FILE), exc)
         return {}
     return {
         int(row[C.Item]): Track(

@@ -1,4 +1,5 @@
-"""Pick ids worth trying from the artifacts: warm users, a cold user, tracks with similar tracks.
+"""Pick ids worth trying from an artifact store (the current run's): warm users, a cold user, tracks
+with similar tracks.
 
 Used by ``python -m musicrec serve`` (example commands) and ``tests.ipynb``. Only the first row group
 of each file is read, so it is instant even on the full-size artifacts.
@@ -12,8 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from musicrec.columns import Columns as C
-
-OFFLINE_FILES = ("recommendations.parquet", "personal_als.parquet")
+from musicrec.files import OFFLINE_FILES, SIMILAR
+from musicrec.storage.artifacts import ArtifactStore
+from musicrec.storage.errors import MissingArtifactError
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,14 @@ class Examples:
     items: list[int]
 
 
-def pick_examples(artifacts_dir: Path, n_users: int = 2, n_items: int = 3) -> Examples:
+def pick_examples(store: ArtifactStore, n_users: int = 2, n_items: int = 3) -> Examples:
     """Read the first row group of the offline list and of ``similar.parquet``."""
-    artifacts_dir = Path(artifacts_dir)
-    offline = next((artifacts_dir / n for n in OFFLINE_FILES if (artifacts_dir / n).exists()), None)
-    if offline is None:
-        raise FileNotFoundError(f"{artifacts_dir}: no {' or '.join(OFFLINE_FILES)}")
+    name = next((n for n in OFFLINE_FILES if store.exists(n)), None)
+    if name is None:
+        raise MissingArtifactError(f"{store.describe(OFFLINE_FILES[0])}: no {' or '.join(OFFLINE_FILES)}")
+    offline = store.local_file(name)
     users = sorted({int(u) for u in _first_group(offline, C.User)})
-    similar = _first_group(artifacts_dir / "similar.parquet", C.Item1)
+    similar = _first_group(store.local_file(SIMILAR), C.Item1) if store.exists(SIMILAR) else []
     items = list(dict.fromkeys(int(i) for i in similar))[:n_items]
     cold = _max_value(offline, C.User) + 1  # above every warm user: surely without a personal list
     return Examples(warm_users=users[:n_users], cold_user=cold, items=items)

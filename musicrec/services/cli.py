@@ -34,12 +34,11 @@ from musicrec.config import Settings, load_settings
 from musicrec.services.supervisor import Supervisor, answers_ready
 from musicrec.storage.errors import S3StoreError
 from musicrec.storage.location import is_s3, normalize_location, open_store
-from musicrec.storage.runs import local_run_dir, resolve_location
+from musicrec.storage.runs import SERVABLE, current_store, resolve_location
 
 # Readiness checks that may fail only while a neighbour is starting; any other failing check is final.
 NEIGHBOUR_CHECKS = {"events", "features"}
-REQUIRED_ARTIFACTS = (("recommendations.parquet", "personal_als.parquet"), ("top_popular.parquet",),
-                      ("similar.parquet",))
+REQUIRED_ARTIFACTS = SERVABLE  # one name of each group
 
 
 @dataclass
@@ -198,8 +197,7 @@ def _signal_group(service: Service, sig: signal.Signals) -> None:
 
 def examples(settings: Settings) -> list[str]:
     """``test_service.py`` commands with a real warm user and items that have similar tracks."""
-    # for s3:// the services have downloaded the files into the cache by now
-    picked = pick_examples(local_run_dir(settings.paths.artifacts_dir, settings), n_users=1)
+    picked = pick_examples(current_store(settings.paths.artifacts_dir, settings), n_users=1)
     user, items = (picked.warm_users or [1])[0], picked.items
     lines = [
         "python test_service.py",

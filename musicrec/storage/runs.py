@@ -238,3 +238,9 @@ def local_run_dir(location: str | Path, settings: Settings) -> Path:
     """The local directory of the current run's files: the run directory, or its S3 cache (filled by the
     services at start-up). The flat layout: the location itself (or its cache)."""
     return local_artifacts_dir(resolve_location(location, settings).location, settings)
+
+
+def current_store(location: str | Path, settings: Settings) -> ArtifactStore:
+    """The artifact store of the current run of ``location`` (the location itself in the flat layout):
+    what the clients read names and examples from, through the same API the services use."""
+    return open_store(resolve_location(location, settings).location, settings)

@@ -4,11 +4,12 @@ import pytest
 
 from musicrec.client import Explanation
 from musicrec.client.display import Track, format_table, listens, load_tracks, why
+from musicrec.storage.artifacts import LocalArtifactStore
 from tests.services.recommendations.artifacts import write_artifacts
 
 
 def test_load_tracks_reads_only_the_requested_rows(tmp_path):
-    tracks = load_tracks(write_artifacts(tmp_path), [101, 202, 999999])
+    tracks = load_tracks(LocalArtifactStore(write_artifacts(tmp_path)), [101, 202, 999999])
     assert tracks == {
         101: Track("Track 101", "Artist 3", "pop, rock", (3,), ("Artist 3",)),
         202: Track("Track 202", "Artist 6", "rap", (6,), ("Artist 6",)),
@@ -17,12 +18,13 @@ def test_load_tracks_reads_only_the_requested_rows(tmp_path):
 
 
 def test_load_tracks_degrades_to_nothing(tmp_path):
-    assert load_tracks(tmp_path, [1, 2]) == {}  # no items.parquet
+    assert load_tracks(LocalArtifactStore(tmp_path), [1, 2]) == {}  # no items.parquet
     (tmp_path / "items.parquet").write_text("not parquet")
-    assert load_tracks(tmp_path, [1]) == {}
+    assert load_tracks(LocalArtifactStore(tmp_path), [1]) == {}
     only_names = pa.table({"item_id": pa.array([1], pa.int32()), "name": ["Solo"]})
     pq.write_table(only_names, tmp_path / "items.parquet")
-    assert load_tracks(tmp_path, [1]) == {1: Track("Solo", "", "")}  # optional columns missing
+    # optional columns missing
+    assert load_tracks(LocalArtifactStore(tmp_path), [1]) == {1: Track("Solo", "", "")}
 
 
 def test_table_cuts_long_names_and_shows_sources():

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from musicrec.config import Settings
+from musicrec.files import SIMILAR as SIMILAR_FILE
 from musicrec.services.common import build_app
 from musicrec.services.common.memory import use_system_allocator
 from musicrec.services.common.reload import Reloader, install_reloader, start_reloading
-from musicrec.services.features.index import SIMILAR_FILE, SimilarIndex
+from musicrec.services.features.index import SimilarIndex
 from musicrec.services.features.routes import router
 from musicrec.storage.location import fetch_artifacts
 from musicrec.storage.runs import Resolved

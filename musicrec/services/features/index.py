@@ -19,7 +19,6 @@ from musicrec.columns import Columns as C
 
 log = logging.getLogger(__name__)
 
-SIMILAR_FILE = "similar.parquet"
 REQUIRED = (C.Item1, C.Item2, C.Score)
 
 

@@ -22,6 +22,11 @@ import pyarrow.parquet as pq
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings, load_settings
+from musicrec.files import BLEND as BLEND_FILE
+from musicrec.files import ITEMS as ITEMS_FILE
+from musicrec.files import OFFLINE_FILES
+from musicrec.files import TOP_POPULAR as POPULAR_FILE
+from musicrec.files import USER_ARTISTS as USER_ARTISTS_FILE
 from musicrec.models.blending import FusionWeights
 from musicrec.services.recommendations.index import ItemArtists, UserItemIndex
 from musicrec.storage.errors import MissingArtifactError, S3StoreError
@@ -30,11 +35,6 @@ from musicrec.storage.location import fetch_artifacts, is_s3
 log = logging.getLogger(__name__)
 
 # The final ranked list first; the plain ALS list when the ranker was not trained.
-OFFLINE_FILES = ("recommendations.parquet", "personal_als.parquet")
-POPULAR_FILE = "top_popular.parquet"
-BLEND_FILE = "blend.json"
-ITEMS_FILE = "items.parquet"
-USER_ARTISTS_FILE = "user_artists.parquet"
 OPTIONAL_FILES = (BLEND_FILE, ITEMS_FILE, USER_ARTISTS_FILE)
 
 

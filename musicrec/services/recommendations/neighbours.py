@@ -16,7 +16,8 @@ from pathlib import Path
 from musicrec.api import Events, SimilarItems, SimilarItemsBatch
 from musicrec.client import ServiceUnavailable
 from musicrec.config import Settings
-from musicrec.services.features.index import SIMILAR_FILE, SimilarArtifactError, SimilarIndex
+from musicrec.files import SIMILAR as SIMILAR_FILE
+from musicrec.services.features.index import SimilarArtifactError, SimilarIndex
 from musicrec.storage.errors import MissingArtifactError, S3StoreError, StorageUnavailable
 from musicrec.storage.events import EventStore, open_event_store
 from musicrec.storage.location import fetch_artifacts
@@ -74,7 +75,7 @@ class MissingFeatures:
         self.base_url = reason
 
     async def similar_items_batch(self, item_ids: list[int], k: int = 10) -> SimilarItemsBatch:
-        raise ServiceUnavailable(self.base_url, url="similar.parquet")
+        raise ServiceUnavailable(self.base_url, url=SIMILAR_FILE)
 
     async def health(self) -> None:
         raise RuntimeError(self.base_url)
