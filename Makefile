@@ -47,7 +47,8 @@ prepare: install
 train: install
 	$(PY) -m musicrec train --prepared $(PREPARED_DIR) --artifacts $(ARTIFACTS_DIR)
 
-# Trains only when the artifacts are missing (`make train` retrains: a new run, made current when complete).
+# Trains only when the artifacts are missing (`make train` retrains what changed: a new run, made current
+# when complete; `python -m musicrec train --force` reruns every step).
 demo: data-demo prepare
 	@if [ -f $(ARTIFACTS_DIR)/CURRENT ] || { [ -f $(ARTIFACTS_DIR)/recommendations.parquet ] && \
 		[ -f $(ARTIFACTS_DIR)/manifest.json ]; }; then \

@@ -22,20 +22,25 @@ from musicrec.pipeline.steps import STEP_NAMES, MissingInputError
 @click.option("--run", "run_id", metavar="RUN_ID",
               help="Redo the --step(s) in this existing run, which must not be the current one (default: a "
                    "new run; with --step it starts as a copy of the current run).")
+@click.option("--force", is_flag=True,
+              help="Rerun every step in a new, empty run (default: continue a run that did not finish, or "
+                   "copy the current run, and skip the steps whose data, code and settings are unchanged).")
 @click.option("--progress/--no-progress", default=True, help="Show tqdm progress bars.")
 @click.option("--no-tune", is_flag=True,
               help="Do not tune: the [als] and [ranker] keys left to tuning take their defaults "
                    "(as [tuning] enabled = false).")
 def train_command(
-    steps: tuple[str, ...], prepared: Path | None, artifacts: str | None, run_id: str | None, progress: bool,
-    no_tune: bool,
+    steps: tuple[str, ...], prepared: Path | None, artifacts: str | None, run_id: str | None, force: bool,
+    progress: bool, no_tune: bool,
 ) -> None:
     """Train: split -> tune -> popular -> als -> similar -> ranker -> blend -> evaluate -> export.
 
     Models are fit on the listens before the split date; the same artifacts are evaluated and served.
     ``tune`` chooses the [als] and [ranker] settings not given explicitly on the end of the train period.
     The run is written to ARTIFACTS/runs/<run-id>/; ARTIFACTS/CURRENT is switched to it only when every
-    step succeeded and the run holds what the services need.
+    step succeeded and the run holds what the services need. A step whose prepared data, code and settings
+    are those of its last successful run is skipped (a killed train continues where it stopped; a changed
+    [ranker] key reruns the ranker and what follows); --force or --step reruns.
     """
     from musicrec.pipeline.publish import train_run  # heavy imports only when the command runs
     from musicrec.storage.errors import S3StoreError
@@ -52,7 +57,8 @@ def train_command(
     except ValueError as exc:  # s3:// without a bucket
         raise click.ClickException(str(exc)) from None
     try:
-        done = train_run(settings, runs, steps, prepared_dir=prepared, run_id=run_id, show_progress=progress)
+        done = train_run(settings, runs, steps, prepared_dir=prepared, run_id=run_id, show_progress=progress,
+                         resume=not force and not steps and run_id is None)
     except (MissingInputError, SplitError, S3StoreError, RunError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"artifacts in {done.location} (see manifest.json)")

@@ -41,6 +41,7 @@ def train_run(
     prepared_dir: Path | None = None,
     run_id: str | None = None,
     show_progress: bool = True,
+    resume: bool = False,
 ) -> Published:
     """Train into a run and make it current when it can be served.
 
@@ -48,17 +49,29 @@ def train_run(
     may be loading it). Without it a new run is created: empty for a full train, a copy of the current run
     when only some ``steps`` are asked (their inputs come from it); without a current run, a copy of the
     artifacts of the flat layout when the location has them (the migration to runs).
+
+    ``resume`` (what ``train`` does unless ``--force`` or ``--step``): continue the newest run that did not
+    finish (killed or failed, newer than the current one), else start from a copy of the current run; in
+    either, a step whose data, code and settings are those of its last success is skipped
+    (:func:`~musicrec.pipeline.runner.run_pipeline`'s ``skip_unchanged``).
     """
     current = runs.current()
     stamp: dict[str, Any] = {}
-    if run_id is not None:
+    resumed = None
+    if resume and run_id is None:
+        run_id, resumed = _resumable(runs, current)
+    if resumed:
+        log.info("continuing run %s, which did not finish (%s); its steps that succeeded with the same "
+                 "data, code and settings are skipped", run_id, resumed)
+    elif run_id is not None:
         if run_id not in runs.run_ids():
             raise RunError(f"no run {run_id!r} in {runs.location}/runs/ (see `python -m musicrec runs list`)")
         if run_id == current:
             raise RunError(f"run {run_id} is the current one and is never modified; run `train` without "
                            "--run to redo steps in a copy of it")
     else:
-        seed = (current or (FLAT if runs.has_flat_artifacts() else None)) if steps else None
+        # resume: a new run starts as a copy of the current one and redoes only the steps that changed
+        seed = (current or (FLAT if runs.has_flat_artifacts() else None)) if steps or resume else None
         run_id = runs.create(seed_from=seed)
         stamp = {"run_id": run_id, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                  "copied_from": seed}
@@ -75,7 +88,8 @@ def train_run(
     # current, by this command or by `runs promote`
     A.update_manifest(store, **stamp, status=RUNNING)
     try:
-        run_pipeline(settings, steps, prepared_dir=prepared_dir, store=store, show_progress=show_progress)
+        run_pipeline(settings, steps, prepared_dir=prepared_dir, store=store, show_progress=show_progress,
+                     skip_unchanged=resume)
     except BaseException:
         try:
             A.update_manifest(store, status=FAILED)
@@ -92,3 +106,15 @@ def train_run(
     else:
         log.info("run %s lacks %s: %s/CURRENT not switched", run_id, ", ".join(missing), runs.location)
     return Published(run_id, runs.run_location(run_id), switched, missing, pruned, manifest)
+
+
+def _resumable(runs: RunStore, current: str | None) -> tuple[str | None, str | None]:
+    """The newest run, newer than the current one, whose training did not finish (killed: "running";
+    or "failed"), with its status; (None, None) when there is none."""
+    for run_id in sorted(runs.run_ids(), reverse=True):
+        if current is not None and run_id <= current:
+            break  # run ids sort by creation time: older runs are not continued
+        status = runs.info(run_id, current).status
+        if status in (RUNNING, FAILED):
+            return run_id, status
+    return None, None

@@ -15,7 +15,7 @@ import psutil
 from musicrec.config import Settings, fixed_keys
 from musicrec.models import tuning
 from musicrec.pipeline import artifacts as A
-from musicrec.pipeline.steps import STEP_NAMES, STEPS, Context, check_inputs
+from musicrec.pipeline.steps import STEP_NAMES, STEPS, Context, Step, check_inputs
 from musicrec.storage.artifacts import ArtifactStore
 from musicrec.storage.location import open_store
 
@@ -69,11 +69,15 @@ def run_pipeline(
     prepared_dir: Path | None = None,
     store: ArtifactStore | None = None,
     show_progress: bool = True,
+    skip_unchanged: bool = False,
 ) -> dict[str, Any]:
     """Run ``steps`` (default: all, in DAG order) and return the final manifest.
 
     Inputs of each step are checked before it starts; a missing one raises
     :class:`~musicrec.pipeline.steps.MissingInputError` naming the file and the step that makes it.
+    ``skip_unchanged``: a step is skipped when the store's manifest says it succeeded with the same
+    settings, on the same prepared data (fingerprint) and code, and its outputs are there; once one step
+    runs, every later one runs too (their inputs may have changed).
     """
     wanted = list(STEP_NAMES) if not steps else list(steps)
     unknown = [s for s in wanted if s not in STEP_NAMES]
@@ -92,7 +96,11 @@ def run_pipeline(
 
     inputs = [ctx.prepared_dir / name for name in (A.EVENTS_FILE, A.ITEMS_FILE)]
     fingerprint = A.file_fingerprint([path for path in inputs if path.exists()])
-    previous = ctx.store.read_json(A.MANIFEST).get("data", {}) if ctx.store.exists(A.MANIFEST) else {}
+    before = ctx.store.read_json(A.MANIFEST) if ctx.store.exists(A.MANIFEST) else {}
+    previous = before.get("data", {})
+    code = A.code_version()
+    reusable = (skip_unchanged and previous.get("sha256") == fingerprint["sha256"]
+                and before.get("code") == code)
     if "tune" not in wanted and ctx.store.exists(A.TUNING):  # the settings the last tuning chose
         ctx.settings = tuning.apply(settings, ctx.store.read_json(A.TUNING))
     if len(selected) < len(STEPS) and previous.get("sha256") not in (None, fingerprint["sha256"]):
@@ -101,12 +109,20 @@ def run_pipeline(
                     previous["sha256"][:12], fingerprint["sha256"][:12])
     manifest = A.update_manifest(
         ctx.store,
-        code=A.code_version(),
+        code=code,
         data={"prepared_dir": str(ctx.prepared_dir), **fingerprint},
         params=configured_params(settings),
     )
     total = time.perf_counter()
+    done_before = before.get("steps", {}) if reusable else {}
     for step in selected:
+        if done_before and _unchanged(step, ctx, done_before.get(step.name, {})):
+            log.info("stage=%s skipped: unchanged since %s (same data, code and settings; train --force "
+                     "reruns it)", step.name, done_before[step.name].get("finished_at", "?"))
+            if step.name == "tune" and ctx.store.exists(A.TUNING):  # later steps use what it chose
+                ctx.settings = tuning.apply(settings, ctx.store.read_json(A.TUNING))
+            continue
+        done_before = {}  # this step runs: every later one must too
         check_inputs(step, ctx)
         log.info("stage=%s started: %s", step.name, step.doc)
         start = time.perf_counter()
@@ -119,7 +135,7 @@ def run_pipeline(
             "status": "ok", "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_mb),
             "rows": rows, "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             # the settings this step ran with (top-level "params" is the latest run's, maybe partial)
-            "params": {name: getattr(ctx.settings, name).model_dump(mode="json") for name in step.params},
+            "params": _step_params(step, ctx),
         }
         sections: dict[str, Any] = {"steps": {step.name: record}, "rows": rows}
         if step.name == "split":
@@ -138,3 +154,15 @@ def run_pipeline(
     log.info("pipeline done: %d step(s) in %.1f s, artifacts in %s", len(selected),
              time.perf_counter() - total, ctx.store.describe(""))
     return manifest
+
+
+def _step_params(step: Step, ctx: Context) -> dict[str, Any]:
+    """The settings ``step`` runs with; for ``tune``, the ones it is given (it chooses the rest)."""
+    source = ctx.configured if step.name == "tune" and ctx.configured is not None else ctx.settings
+    return {name: getattr(source, name).model_dump(mode="json") for name in step.params}
+
+
+def _unchanged(step: Step, ctx: Context, record: dict[str, Any]) -> bool:
+    """The step's last run (``record`` in the manifest) succeeded with these settings and left its outputs."""
+    return (record.get("status") == "ok" and record.get("params") == _step_params(step, ctx)
+            and all(ctx.store.exists(name) for name in step.outputs))
