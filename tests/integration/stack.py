@@ -45,8 +45,11 @@ class Stack:
         self._exit = ExitStack()
 
     def __enter__(self) -> Stack:
-        for service in (self.events, self.features, self.recommendations):
-            self._exit.enter_context(service)
+        # a service that fails to start must not leave the ones started before it running
+        with ExitStack() as starting:
+            for service in (self.events, self.features, self.recommendations):
+                starting.enter_context(service)
+            self._exit = starting.pop_all()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
