@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec.storage.runs import RunStore
+from tests.services.recommendations.artifacts import ranked_lists
 
 USERS = (1, 2, 3)
 
@@ -22,12 +23,7 @@ def write_run_files(directory: Path, base: int) -> Path:
     users 1-3 get ``base+1..base+5``, popular is ``base+50..base+59``, ``base+1`` has two similar tracks."""
     directory.mkdir(parents=True, exist_ok=True)
     rows = [(u, base + i, i) for u in USERS for i in range(1, 6)]
-    ranked = pa.table({
-        "user_id": pa.array([u for u, _, _ in rows], pa.int32()),
-        "item_id": pa.array([i for _, i, _ in rows], pa.int32()),
-        "score": pa.array([1.0 / r for _, _, r in rows], pa.float32()),
-        "rank": pa.array([r for _, _, r in rows], pa.int32()),
-    })
+    ranked = ranked_lists(rows)
     pq.write_table(ranked, directory / "recommendations.parquet")
     pq.write_table(ranked, directory / "personal_als.parquet")
     pq.write_table(pa.table({"item_id": pa.array(range(base + 50, base + 60), pa.int32()),

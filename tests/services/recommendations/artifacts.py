@@ -37,6 +37,16 @@ WEIGHTS = FusionWeights(online=0.1, artist=0.0, offset=20.0, recency_decay=0.5)
 TOP_ARTISTS = {WARM_USER: [5, 4], WARM_USER_2: [5, 1]}  # most played first
 
 
+def ranked_lists(rows: list[tuple[int, int, int]]) -> pa.Table:
+    """``recommendations.parquet``'s columns from ``(user, item, rank)`` rows (score = 1 / rank)."""
+    return pa.table({
+        "user_id": pa.array([u for u, _, _ in rows], pa.int32()),
+        "item_id": pa.array([i for _, i, _ in rows], pa.int32()),
+        "score": pa.array([1.0 / r for _, _, r in rows], pa.float32()),
+        "rank": pa.array([r for _, _, r in rows], pa.int32()),
+    })
+
+
 def write_artifacts(
     directory: Path,
     weights: FusionWeights | None = None,
@@ -49,12 +59,7 @@ def write_artifacts(
     rows = [(u, i, r) for u, items in PERSONAL.items() for r, i in enumerate(items, start=1)]
     # Written in reverse order: the index must sort by user and rank itself.
     rows = rows[::-1]
-    ranked = pa.table({
-        "user_id": pa.array([u for u, _, _ in rows], pa.int32()),
-        "item_id": pa.array([i for _, i, _ in rows], pa.int32()),
-        "score": pa.array([1.0 / r for _, _, r in rows], pa.float32()),
-        "rank": pa.array([r for _, _, r in rows], pa.int32()),
-    })
+    ranked = ranked_lists(rows)
     pq.write_table(ranked, directory / "recommendations.parquet")
     pq.write_table(ranked, directory / "personal_als.parquet")
     pq.write_table(pa.table({

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -174,9 +175,19 @@ async def test_redis_url_password_is_not_echoed():
     await store.close()
 
 
-async def test_sqlite_lock_held_too_long_raises_storage_unavailable(tmp_path):
-    import sqlite3
+@contextlib.contextmanager
+def _write_lock_held(path):
+    """Another process holding the SQLite file's write lock for the duration."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
 
+
+async def test_sqlite_lock_held_too_long_raises_storage_unavailable(tmp_path):
     path = tmp_path / "events.sqlite3"
     store = SqliteEventStore(path, timeout_s=0.2)
     await store.put(1, 1)
@@ -253,22 +264,15 @@ async def test_redis_frozen_put_fails_within_timeout_s_and_a_retry_lands_once(re
 async def test_sqlite_put_that_fails_is_not_applied_later(tmp_path):
     """At most once: a put answered with StorageUnavailable never shows up, and it fails within
     timeout_s of the call although every threadpool thread may be busy (the deadline starts at the call)."""
-    import sqlite3
-
     path = tmp_path / "events.sqlite3"
     store = SqliteEventStore(path, timeout_s=0.3)
     await store.put(1, 1)
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
-    try:
+    with _write_lock_held(path):
         start = time.monotonic()
         results = await asyncio.gather(*(store.put(1, item) for item in range(100, 160)),
                                        return_exceptions=True)
         assert time.monotonic() - start < 0.3 + 0.5
         assert all(isinstance(r, StorageUnavailable) for r in results)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     await asyncio.sleep(0.3)
     assert await store.get(1, 10) == [1]
     await store.close()
