@@ -177,6 +177,7 @@ class RankerRecommender:
         self.items = items
         self.stage = CatBoostStage(settings.ranker, FEATURES)
         self.history = pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Datetime: pl.Datetime})
+        self._users: np.ndarray | None = None  # users() of this history, computed once
         self.als: AlsRecommender | None = None
 
     def fit(self, train: pl.DataFrame, als: AlsRecommender | None = None,
@@ -185,12 +186,14 @@ class RankerRecommender:
         the first :meth:`recommend`); ``rows``: :func:`training_frame` of the same ``train`` and settings
         (else built here)."""
         self.stage.fit(training_frame(train, self.items, self.settings) if rows is None else rows)
-        self.history, self.als = train, als
+        self.history, self.als, self._users = train, als, None
         return self
 
     def users(self) -> np.ndarray:
         """The users of the train frame, sorted: the ones :meth:`recommend` answers for."""
-        return np.unique(self.history.get_column(C.User).to_numpy())
+        if self._users is None:
+            self._users = np.unique(self.history.get_column(C.User).to_numpy())
+        return self._users
 
     def recommend(self, user_ids: np.ndarray, n: int, show_progress: bool = False) -> pl.DataFrame:
         if n < 1:
