@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from bench.machine import describe
 from musicrec.client.samples import pick_examples
+from musicrec.storage.artifacts import LocalArtifactStore
 from musicrec.services.common.testing import RedisServer, ServiceProcess, free_port
 
 # the real size: users with a personal list x 50 recommendations, tracks x 10 similar
@@ -306,7 +307,7 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers:
                     params = {"user_id": int(user), "item_id": int(item)}
                     client.post("/put", params=params).raise_for_status()
         del items
-        cold = pick_examples(artifacts).cold_user
+        cold = pick_examples(LocalArtifactStore(artifacts)).cold_user
         print(f"{len(warm):,} warm users; {len(online_users)} of the sampled users have 3 online events")
         differ = 0
         if answers is not None:
