@@ -45,8 +45,8 @@ import pyarrow.parquet as pq
 
 from bench.machine import describe
 from musicrec.client.samples import pick_examples
-from musicrec.storage.artifacts import LocalArtifactStore
 from musicrec.services.common.testing import RedisServer, ServiceProcess, free_port
+from musicrec.storage.artifacts import LocalArtifactStore
 
 # the real size: users with a personal list x 50 recommendations, tracks x 10 similar
 SCALES = {"full": (661_812, 1_000_000)}

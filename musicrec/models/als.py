@@ -19,12 +19,17 @@ from tqdm.auto import tqdm
 
 from musicrec.columns import Columns as C
 from musicrec.config import Als
+from musicrec.models import ann
 from musicrec.models.ids import IdMap
 
 # implicit marks filtered-out items with -FLT_MAX; anything this low is not a recommendation.
 _FILTERED = -1e37
 # Scores of one batch are a dense (batch x items) float32 block: keep it around 200 MB.
 _BLOCK_CELLS = 50_000_000
+# Queries per approximate (IVF) search call, and the most results one query may ask of the index: a
+# user who heard more tracks than this is scored exactly (the index would have to return them all).
+_ANN_BATCH = 20_000
+_ANN_MAX_K = 1_000
 
 
 def user_item_matrix(events: pl.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:
@@ -97,6 +102,14 @@ class AlsRecommender:
         factors = self.item_factors[scored] if scored is not None else self.item_factors
         ids_map = IdMap(self.item_ids.external[scored]) if scored is not None else self.item_ids
         n = min(n, len(ids_map))
+
+        def heard_of(rows: np.ndarray) -> sp.csr_matrix:
+            return self.user_items[rows] if scored is None else self.user_items[rows][:, scored]
+
+        if ann.use_ann(len(ids_map), self.params.ann_min_items):
+            frames = self._recommend_ann(users, internal, factors, ids_map, n, filter_listened, heard_of,
+                                         show_progress)
+            return _concat(frames, (C.User, C.Item), rank=True)
         batch = max(1, min(10_000, _BLOCK_CELLS // max(1, len(ids_map))))
         frames = []
         # scoring is one BLAS matmul per batch: let BLAS use the configured threads (0 = all cores)
@@ -104,13 +117,51 @@ class AlsRecommender:
             for start in tqdm(range(0, len(users), batch), desc="als recommend", unit="batch",
                               disable=not show_progress or len(users) <= batch):
                 rows = internal[start:start + batch]
-                heard = None
-                if filter_listened:
-                    heard = self.user_items[rows] if scored is None else self.user_items[rows][:, scored]
+                heard = heard_of(rows) if filter_listened else None
                 ids, scores = topk(factors, self.user_factors[rows], n, filter_query_items=heard,
                                    num_threads=self.params.blas_threads)
                 frames.append(_long_frame(users[start:start + batch], ids, scores, ids_map, (C.User, C.Item)))
         return _concat(frames, (C.User, C.Item), rank=True)
+
+    def _recommend_ann(self, users, internal, factors, ids_map, n, filter_listened, heard_of, show_progress):
+        """:meth:`recommend` through an IVF index (``[als] ann_min_items``): each user asks the index for
+        ``n`` plus the number of tracks they heard, the heard ones are dropped, and a user left with
+        fewer than ``n`` (or who heard more than the index can return) is scored exactly."""
+        p = self.params
+        index = ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed)
+        heard_count = np.diff(self.user_items.indptr)[internal]
+        if not filter_listened:
+            heard_count = np.zeros_like(heard_count)
+        order = np.argsort(heard_count, kind="stable")  # batches of alike users ask alike k
+        frames, exact = [], []
+        for start in tqdm(range(0, len(order), _ANN_BATCH), desc="als recommend (ivf)", unit="batch",
+                          disable=not show_progress or len(order) <= _ANN_BATCH):
+            sel = order[start:start + _ANN_BATCH]
+            fits = n + heard_count[sel] <= _ANN_MAX_K
+            exact.append(sel[~fits])
+            sel = sel[fits]
+            if not len(sel):
+                continue
+            rows = internal[sel]
+            k = int(min(n + heard_count[sel].max(), len(ids_map)))
+            ids, scores = index.search(self.user_factors[rows], k)
+            valid = ids >= 0
+            if filter_listened:
+                valid &= ~ann.heard_mask(ids, heard_of(rows))
+            ids, scores, short = ann.first_valid(ids, scores, valid, n, _FILTERED)
+            exact.append(sel[short])
+            keep = ~short
+            frames.append(_long_frame(users[sel[keep]], ids[keep], scores[keep], ids_map, (C.User, C.Item)))
+        rest = np.sort(np.concatenate(exact)) if exact else np.array([], dtype=np.int64)
+        with threadpool_limits(p.blas_threads or None, "blas"):
+            for start in range(0, len(rest), 1_000):
+                sel = rest[start:start + 1_000]
+                rows = internal[sel]
+                ids, scores = topk(factors, self.user_factors[rows], n,
+                                   filter_query_items=heard_of(rows) if filter_listened else None,
+                                   num_threads=p.blas_threads)
+                frames.append(_long_frame(users[sel], ids, scores, ids_map, (C.User, C.Item)))
+        return frames
 
     def scored_items(self) -> np.ndarray | None:
         """Sorted internal ids of the tracks :meth:`recommend` scores; None = all of them."""
@@ -141,7 +192,7 @@ class AlsRecommender:
         internal = self.item_ids.to_internal(items, strict=False)
         items, internal = items[internal >= 0], internal[internal >= 0]
         return cosine_neighbours(self.item_factors, internal, n, self.item_ids, self.params.blas_threads,
-                                 show_progress)
+                                 show_progress, self.params.ann_min_items, self.params.ann_nprobe)
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -170,19 +221,35 @@ class AlsRecommender:
 
 def cosine_neighbours(
     factors: np.ndarray, rows: np.ndarray, n: int, ids: IdMap, num_threads: int = 0,
-    show_progress: bool = False,
+    show_progress: bool = False, ann_min_items: int = 0, nprobe: int = 32,
 ) -> pl.DataFrame:
-    """Exact top-``n`` cosine neighbours of ``factors[rows]`` among all rows, in memory-bounded batches.
+    """Top-``n`` cosine neighbours of ``factors[rows]`` among all rows, in memory-bounded batches.
 
-    Never materialises the item x item matrix: each batch scores ``batch x items`` cells only.
+    Never materialises the item x item matrix: each batch scores ``batch x items`` cells only. With
+    ``ann_min_items`` tracks or more (0 = never) the search goes through an IVF index
+    (:mod:`musicrec.models.ann`); a row it leaves short of ``n`` neighbours is searched exactly.
     """
     norms = np.linalg.norm(factors, axis=1).astype(np.float32)
     unit = factors / np.where(norms > 0, norms, 1.0)[:, None]
     unit = np.ascontiguousarray(unit, dtype=np.float32)
     n_items = len(unit)
     k = min(n + 1, n_items)  # +1: the track itself is among its nearest
-    batch = max(1, min(10_000, _BLOCK_CELLS // max(1, n_items)))
     frames = []
+    if ann.use_ann(n_items, ann_min_items) and len(rows):
+        index = ann.IvfIndex(unit, nprobe, num_threads)
+        short_rows = []
+        for start in tqdm(range(0, len(rows), _ANN_BATCH), desc="similar (als, ivf)", unit="batch",
+                          disable=not show_progress or len(rows) <= _ANN_BATCH):
+            query = rows[start:start + _ANN_BATCH]
+            nbr, scores = index.search(unit[query], k)
+            valid = (nbr >= 0) & (nbr != query[:, None])
+            nbr, scores, short = ann.first_valid(nbr, scores, valid, min(n, n_items - 1), _FILTERED)
+            short_rows.append(query[short])
+            keep = ~short
+            frames.append(_long_frame(ids.to_external(query[keep]), nbr[keep], scores[keep], ids,
+                                      (C.Item1, C.Item2)))
+        rows = np.concatenate(short_rows)  # the rest is searched exactly below
+    batch = max(1, min(10_000, _BLOCK_CELLS // max(1, n_items)))
     with threadpool_limits(num_threads or None, "blas"):
         for start in tqdm(range(0, len(rows), batch), desc="similar (als)", unit="batch",
                           disable=not show_progress or len(rows) <= batch):

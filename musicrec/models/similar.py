@@ -52,8 +52,9 @@ def build_similar(
         if queries is not None:
             rows = collab_ids.to_internal(np.unique(np.asarray(queries)), strict=False)
             rows = rows[rows >= 0]
-        collab = cosine_neighbours(als.item_factors[collab_rows], rows, k,
-                                   collab_ids, als.params.blas_threads, show_progress)
+        p = als.params
+        collab = cosine_neighbours(als.item_factors[collab_rows], rows, k, collab_ids, p.blas_threads,
+                                   show_progress, p.ann_min_items, p.ann_nprobe)
         collab = collab.with_columns(pl.lit(SOURCE_ALS).alias(C.Source))
     else:
         collab = pl.DataFrame(schema=_SCHEMA)

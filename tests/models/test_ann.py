@@ -1,0 +1,120 @@
+"""The approximate (faiss IVF) searches against the exact ones they replace above [als] ann_min_items."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from musicrec.config import Als
+from musicrec.models import als as als_module
+from musicrec.models import ann
+from musicrec.models.als import AlsRecommender, cosine_neighbours
+from musicrec.models.ids import IdMap
+
+N_ITEMS, DIM = 3_000, 16
+
+
+def clustered(n: int = N_ITEMS, seed: int = 0) -> np.ndarray:
+    """Factors in 30 clusters, as ALS item factors are (tracks of a genre or artist lie together)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(30, DIM)) * 3
+    return (centres[rng.integers(0, 30, n)] + rng.normal(size=(n, DIM))).astype(np.float32)
+
+
+def neighbour_sets(frame: pl.DataFrame) -> dict[int, list[int]]:
+    return {k: v for k, v in frame.group_by("item_id_1").agg("item_id_2").iter_rows()}
+
+
+@pytest.fixture(scope="module")
+def factors():
+    return clustered()
+
+
+def test_small_searches_stay_exact():
+    assert not ann.use_ann(199_999, 200_000) and ann.use_ann(200_000, 200_000)
+    assert not ann.use_ann(10**9, 0)
+    assert ann.n_lists(1_000_000) == 4_000
+
+
+def test_probing_every_cluster_gives_the_exact_neighbours(factors):
+    ids = IdMap(np.arange(N_ITEMS, dtype=np.int32) * 10)
+    rows = np.arange(0, N_ITEMS, 7)
+    exact = cosine_neighbours(factors, rows, 10, ids)
+    approx = cosine_neighbours(factors, rows, 10, ids, ann_min_items=1, nprobe=10_000)
+    assert approx.columns == exact.columns and approx.height == exact.height == len(rows) * 10
+    assert neighbour_sets(approx) == neighbour_sets(exact)
+    assert np.allclose(approx.get_column("score").to_numpy(), exact.get_column("score").to_numpy(), atol=1e-5)
+
+
+def test_a_few_clusters_find_most_neighbours_never_the_track_itself(factors):
+    ids = IdMap(np.arange(N_ITEMS, dtype=np.int32))
+    rows = np.arange(N_ITEMS)
+    exact = neighbour_sets(cosine_neighbours(factors, rows, 10, ids))
+    frame = cosine_neighbours(factors, rows, 10, ids, ann_min_items=1, nprobe=8)
+    approx = neighbour_sets(frame)
+    assert frame.filter(pl.col("item_id_1") == pl.col("item_id_2")).height == 0
+    assert all(len(v) == 10 for v in approx.values()) and len(approx) == N_ITEMS
+    recall = np.mean([len(set(approx[i]) & set(exact[i])) / 10 for i in range(N_ITEMS)])
+    assert 0.9 <= recall < 1.0  # approximate, and good: a test that the index is really used
+    # best first within each track, scores are the exact cosines of the pairs returned
+    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    pairs = frame.select("item_id_1", "item_id_2").to_numpy()
+    expected = np.einsum("ij,ij->i", unit[pairs[:, 0]], unit[pairs[:, 1]])
+    assert np.allclose(frame.get_column("score").to_numpy(), expected, atol=1e-5)
+    assert frame.group_by("item_id_1", maintain_order=True).agg(
+        (pl.col("score").diff().drop_nulls() <= 1e-6).all().alias("sorted")).get_column("sorted").all()
+
+
+def listens(n_users: int = 400, seed: int = 1) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(n_users), 30)
+    items = rng.zipf(1.3, len(users)) % 600
+    return pl.DataFrame({"user_id": users.astype(np.int32), "item_id": items.astype(np.int32)}).unique()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    params = Als(factors=8, iterations=5, blas_threads=1, seed=3, ann_min_items=0)
+    return AlsRecommender(params).fit(listens(), show_progress=False)
+
+
+def with_ann(model: AlsRecommender, nprobe: int) -> AlsRecommender:
+    copy = AlsRecommender(model.params.model_copy(update={"ann_min_items": 1, "ann_nprobe": nprobe}))
+    for name in ("user_ids", "item_ids", "user_factors", "item_factors", "user_items"):
+        setattr(copy, name, getattr(model, name))
+    return copy
+
+
+def test_recommend_probing_every_cluster_equals_the_exact_lists(fitted):
+    users = np.arange(400)
+    exact = fitted.recommend(users, 20, show_progress=False)
+    approx = with_ann(fitted, 10_000).recommend(users, 20, show_progress=False)
+    assert approx.columns == exact.columns and approx.height == exact.height
+    assert approx.select("user_id", "rank").equals(exact.select("user_id", "rank"))
+    assert np.allclose(approx.get_column("score").to_numpy(), exact.get_column("score").to_numpy(), atol=1e-4)
+    # the same tracks per user (a tie may swap two neighbours of equal score)
+    assert ({k: set(v) for k, v in approx.group_by("user_id").agg("item_id").iter_rows()}
+            == {k: set(v) for k, v in exact.group_by("user_id").agg("item_id").iter_rows()})
+
+
+def test_recommend_never_returns_a_heard_track_and_heavy_listeners_are_scored_exactly(fitted, monkeypatch):
+    heard = listens().select("user_id", "item_id")
+    counts = heard.group_by("user_id").len().get_column("len")
+    limit = int(counts.median()) + 10  # users who heard more than the median go exact
+    monkeypatch.setattr(als_module, "_ANN_MAX_K", limit)
+    exact_rows = []
+    real_topk = als_module.topk
+
+    def counting_topk(factors, queries, *args, **kwargs):
+        exact_rows.append(len(queries))
+        return real_topk(factors, queries, *args, **kwargs)
+
+    monkeypatch.setattr(als_module, "topk", counting_topk)
+    model = with_ann(fitted, 30)  # ~180 of the 586 tracks scored per user
+    recs = model.recommend(np.arange(400), 10, show_progress=False)
+    assert sum(exact_rows) >= (counts + 10 > limit).sum() > 0
+    assert sum(exact_rows) < 400
+    assert recs.join(heard, on=["user_id", "item_id"], how="inner").height == 0
+    assert recs.group_by("user_id").len().get_column("len").min() == 10
+    assert recs.get_column("user_id").n_unique() == 400
+    # scores are the model's own dot products for what it returns
+    assert np.allclose(recs.get_column("score").to_numpy(), model.score(recs), atol=1e-4)
