@@ -39,7 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("als_model", type=Path, help="a directory written by AlsRecommender.save")
     parser.add_argument("--queries", type=int, default=5_000, help="sampled tracks and users")
-    parser.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[0, 16, 32, 64, 128],
+                        help="0 = the default share of the clusters (1/40)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     model = AlsRecommender.load(args.als_model)

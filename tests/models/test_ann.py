@@ -33,6 +33,8 @@ def test_small_searches_stay_exact():
     assert not ann.use_ann(199_999, 200_000) and ann.use_ann(200_000, 200_000)
     assert not ann.use_ann(10**9, 0)
     assert ann.n_lists(1_000_000) == 4_000
+    assert ann.n_probe(4_000, 0) == 100 and ann.n_probe(1_245, 0) == 31 and ann.n_probe(20, 0) == 1
+    assert ann.n_probe(4_000, 64) == 64 and ann.n_probe(50, 64) == 50
 
 
 def test_probing_every_cluster_gives_the_exact_neighbours(factors):
