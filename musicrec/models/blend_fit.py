@@ -237,10 +237,10 @@ def validation_split(train: pl.DataFrame, window_days: int) -> tuple[pl.DataFram
 
 
 def _ranker_lists(history: pl.DataFrame, items: pl.DataFrame, users: np.ndarray, settings: Settings,
-                  als: AlsRecommender) -> pl.DataFrame:
+                  als: AlsRecommender, show_progress: bool = False) -> pl.DataFrame:
     """The served model replayed at the window's start: the ranker trained on ``history`` alone (its
     own label window is the end of ``history``), ranking the validation users' candidates."""
-    model = RankerRecommender(settings, items).fit(history, als=als)
+    model = RankerRecommender(settings, items).fit(history, als=als, show_progress=show_progress)
     return model.recommend(users, settings.ranker.n_recs)
 
 
@@ -270,7 +270,7 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
     offline_list = offline_model
     if offline_model == "ranker":
         try:
-            recs = _ranker_lists(history, items, users, settings, als)
+            recs = _ranker_lists(history, items, users, settings, als, show_progress)
         except ValueError as exc:  # e.g. too little history before the window for a label window
             log.warning("blend: the ranker cannot be trained on the history before %s (%s): the "
                         "validation's offline list is ALS", cut.date(), exc)

@@ -351,8 +351,9 @@ def search_ranker(frame: pl.DataFrame, settings: Settings, budget: Budget) -> di
 
 
 # --- the whole tuning -------------------------------------------------------------------------------
-def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> Result:
-    """Choose the tunable settings on the end of ``train`` (the train period only); see the module doc."""
+def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_progress: bool = False) -> Result:
+    """Choose the tunable settings on the end of ``train`` (the train period only); see the module doc.
+    ``show_progress``: progress bars of the ranker training frame's ALS fit (minutes at full size)."""
     cfg = settings.tuning
     doc: dict[str, Any] = {"enabled": cfg.enabled, "budget_s": cfg.budget_s, "skipped": None}
     tunable = {name: set(getattr(settings, name).tunable) - set(fixed_keys(getattr(settings, name)))
@@ -385,7 +386,7 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> Result
     if tunable["ranker"]:
         start, used = time.perf_counter(), budget.core_s()
         try:
-            frame = training_frame(train, items, chosen)
+            frame = training_frame(train, items, chosen, show_progress)
         except ValueError as exc:  # tiny data: no label window, no positives
             doc["ranker"]["skipped"] = str(exc)
         else:

@@ -125,7 +125,7 @@ def split_step(ctx: Context) -> dict[str, int]:
 
 def tune_step(ctx: Context) -> dict[str, int]:
     assert ctx.configured is not None
-    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured)
+    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress)
     ctx.store.write_json(A.TUNING, result.doc)
     ctx.settings = tuning.apply(ctx.configured, result.doc)
     if result.frame is not None:  # the ranker step's training frame, built with the chosen ALS

@@ -42,7 +42,8 @@ FEATURES = feat.FEATURES
 _BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
 
 
-def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
+                   show_progress: bool = False) -> pl.DataFrame:
     """Labelled, negative-sampled rows: ``user_id, item_id``, candidate columns, features, ``label``
     and ``group`` (window x user: a user seen in two windows makes two ranking groups).
 
@@ -50,7 +51,7 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
     ``until_j = end - j * label_days`` (disjoint windows) and computes ALS, candidates and features on
     what precedes it. Windows are added back in time (at most ``[ranker] windows``) until
     ``min_train_groups`` user lists are collected: one window is plenty for a large dataset, a small one
-    (MovieLens 100k) needs several.
+    (MovieLens 100k) needs several. ``show_progress``: the ALS fits' progress bars (minutes at full size).
     """
     cfg = settings.ranker
     end = period_end(train)
@@ -70,7 +71,7 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings)
         groups += len(users)
         log.info("ranker window %d: features before %s, labels until %s, %d users",
                  j, split.cutoff.date(), split.until.date(), len(users))
-        als = AlsRecommender(settings.als).fit(split.history, show_progress=False)
+        als = AlsRecommender(settings.als).fit(split.history, show_progress=show_progress)
         pairs = cand.generate(split.history, users, split.cutoff, als, settings)
         labelled = attach_labels(pairs, split.window)
         wanted = split.window.filter(pl.col(C.User).is_in(pl.Series(users).implode())).select(
@@ -105,7 +106,7 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     until = period_end(history)
     users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
     if als is None:
-        als = AlsRecommender(settings.als).fit(history, show_progress=False)
+        als = AlsRecommender(settings.als).fit(history, show_progress=show_progress)
     stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
@@ -181,11 +182,13 @@ class RankerRecommender:
         self.als: AlsRecommender | None = None
 
     def fit(self, train: pl.DataFrame, als: AlsRecommender | None = None,
-            rows: pl.DataFrame | None = None) -> RankerRecommender:
+            rows: pl.DataFrame | None = None, show_progress: bool = False) -> RankerRecommender:
         """Fit on ``train``. ``als``: ALS already fitted on ``train`` with ``[als]`` (else fitted here, at
         the first :meth:`recommend`); ``rows``: :func:`training_frame` of the same ``train`` and settings
-        (else built here)."""
-        self.stage.fit(training_frame(train, self.items, self.settings) if rows is None else rows)
+        (else built here, with progress bars if ``show_progress``)."""
+        if rows is None:
+            rows = training_frame(train, self.items, self.settings, show_progress)
+        self.stage.fit(rows)
         self.history, self.als, self._users = train, als, None
         return self
 
