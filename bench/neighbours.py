@@ -69,7 +69,7 @@ def main() -> None:
     print(f"| top 50 unheard tracks (ALS) | exact | {t_rec:.1f} | 1.0 | 1.000 |")
     for nprobe in args.nprobe:
         model.params = model.params.model_copy(update={"ann_min_items": 1, "ann_nprobe": nprobe})
-        _, t_build = _timed(lambda p=nprobe: ann.IvfIndex(model.item_factors, p, threads))
+        _, t_build = _timed(lambda p=nprobe: ann.IvfIndex(model.item_factors, p, threads, mips=True))
         approx, t = _timed(lambda: model.recommend(users, 50, show_progress=False))
         print(f"| | ivf nprobe {nprobe} | {t:.1f} ({t_build:.1f}) | {t_rec / t:.1f} | "
               f"{_recall(approx, exact_rec, 'user_id', 'item_id'):.3f} |")

@@ -128,7 +128,7 @@ class AlsRecommender:
         ``n`` plus the number of tracks they heard, the heard ones are dropped, and a user left with
         fewer than ``n`` (or who heard more than the index can return) is scored exactly."""
         p = self.params
-        index = ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed)
+        index = ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed, mips=True)
         heard_count = np.diff(self.user_items.indptr)[internal]
         if not filter_listened:
             heard_count = np.zeros_like(heard_count)

@@ -45,9 +45,22 @@ def n_probe(lists: int, nprobe: int) -> int:
 
 class IvfIndex:
     """Inner-product IVF index over ``vectors`` (rows = internal ids), searched ``nprobe`` lists deep
-    (0 = :func:`n_probe`'s share)."""
+    (0 = :func:`n_probe`'s share).
 
-    def __init__(self, vectors: np.ndarray, nprobe: int, threads: int = 0, seed: int = 42):
+    ``mips``: the vectors have different norms (ALS item factors scored against a user vector). The
+    clusters of an IVF index are found by distance, which serves a largest-inner-product search badly
+    when norms differ; so each vector gets one more coordinate, ``sqrt(max norm^2 - norm^2)``, which
+    gives every vector the same norm, and queries get a 0 there: the inner products are unchanged and
+    the largest one is now the nearest neighbour (Bachrach et al., 2014).
+    """
+
+    def __init__(self, vectors: np.ndarray, nprobe: int, threads: int = 0, seed: int = 42,
+                 mips: bool = False):
+        vectors = np.asarray(vectors, dtype=np.float32)
+        self.mips = mips
+        if mips:
+            sq = np.einsum("ij,ij->i", vectors, vectors)
+            vectors = np.hstack([vectors, np.sqrt(np.maximum(sq.max() - sq, 0.0))[:, None]])
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.threads = threads or os.cpu_count() or 1
         faiss.omp_set_num_threads(self.threads)
@@ -66,7 +79,10 @@ class IvfIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(ids int64, scores float32)``, each ``len(queries) x k``, best first; missing = ``MISSING``."""
         faiss.omp_set_num_threads(self.threads)
-        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        queries = np.asarray(queries, dtype=np.float32)
+        if self.mips:
+            queries = np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])
+        scores, ids = self.index.search(np.ascontiguousarray(queries), k)
         return ids, scores
 
 
