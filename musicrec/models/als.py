@@ -29,6 +29,9 @@ _BLOCK_CELLS = 50_000_000
 # Queries per approximate (IVF) search call, and the most results one query may ask of the index: a
 # user who heard more tracks than this is scored exactly (the index would have to return them all).
 _ANN_BATCH = 20_000
+# users per search of the recommendations' index: in the order of how many tracks they heard, so each
+# search asks for about as many results as its users need
+_ANN_USER_BATCH = 2_000
 _ANN_MAX_K = 1_000
 
 
@@ -134,9 +137,9 @@ class AlsRecommender:
             heard_count = np.zeros_like(heard_count)
         order = np.argsort(heard_count, kind="stable")  # batches of alike users ask alike k
         frames, exact = [], []
-        for start in tqdm(range(0, len(order), _ANN_BATCH), desc="als recommend (ivf)", unit="batch",
-                          disable=not show_progress or len(order) <= _ANN_BATCH):
-            sel = order[start:start + _ANN_BATCH]
+        for start in tqdm(range(0, len(order), _ANN_USER_BATCH), desc="als recommend (ivf)", unit="batch",
+                          disable=not show_progress or len(order) <= _ANN_USER_BATCH):
+            sel = order[start:start + _ANN_USER_BATCH]
             fits = n + heard_count[sel] <= _ANN_MAX_K
             exact.append(sel[~fits])
             sel = sel[fits]

@@ -105,6 +105,9 @@ def heard_mask(ids: np.ndarray, heard) -> np.ndarray:
     """True where ``ids[r, j]`` is a column of row ``r`` of the CSR matrix ``heard``."""
     rows, width = heard.shape
     nnz_rows = np.repeat(np.arange(rows, dtype=np.int64), np.diff(heard.indptr))
-    heard_keys = nnz_rows * width + heard.indices.astype(np.int64)
+    heard_keys = np.sort(nnz_rows * width + heard.indices.astype(np.int64))
+    if not len(heard_keys):
+        return np.zeros(ids.shape, dtype=bool)
     keys = np.arange(len(ids), dtype=np.int64)[:, None] * width + ids
-    return np.isin(keys, heard_keys) & (ids >= 0)
+    at = np.minimum(np.searchsorted(heard_keys, keys), len(heard_keys) - 1)
+    return (heard_keys[at] == keys) & (ids >= 0)
