@@ -10,6 +10,7 @@ Every frame here is computed from ``history`` (listens before ``until``) and not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
@@ -22,6 +23,8 @@ from musicrec.models.popular import recent_popular
 
 # recency weight of the i-th last listen (0 = newest) in the similar-to-recent score
 _DECAY = 0.7
+# listens per group of users in by_users (a sort of them takes a few GB)
+_CHUNK_ROWS = 25_000_000
 # neighbours fetched per recent listen
 _NEIGHBOURS = 20
 
@@ -39,14 +42,30 @@ def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFra
     >>> last_listens(h, np.array([1]), 2).rows()
     [(1, 7, 0), (1, 6, 1)]
     """
-    return (
-        history.filter(pl.col(C.User).is_in(pl.Series(users).implode()))
-        .with_row_index("_row")
+    mine = history.filter(pl.col(C.User).is_in(pl.Series(users).implode()))
+    return by_users(mine, lambda part: (
+        part.with_row_index("_row")
         .sort([C.User, C.Datetime, "_row"], descending=[False, True, True])
         .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over(C.User).alias("age"))
         .filter(pl.col("age") < n)
         .select(C.User, C.Item, "age")
-    )
+    ), order=[C.User, "age"])
+
+
+def by_users(history: pl.DataFrame, per_users: Callable[[pl.DataFrame], pl.DataFrame],
+             order: list[str] | None = None) -> pl.DataFrame:
+    """``per_users(history)`` computed on disjoint groups of users (``user_id % k``) of at most about
+    ``_CHUNK_ROWS`` listens each, concatenated (sorted by ``order`` when given).
+
+    For a function whose answer for a user depends only on that user's listens (in their row order):
+    the answer is the same, and a sort or a window over 200M listens needs 1/k of the memory. Below
+    ``_CHUNK_ROWS`` listens (everything up to 1/10 scale) it is one call on the whole frame.
+    """
+    k = -(-history.height // _CHUNK_ROWS)
+    if k <= 1:
+        return per_users(history)
+    out = pl.concat([per_users(history.filter(pl.col(C.User) % k == j)) for j in range(k)])
+    return out.sort(order) if order else out
 
 
 def recent_neighbours(als: AlsRecommender, recent: pl.DataFrame, show_progress: bool = False) -> pl.DataFrame:

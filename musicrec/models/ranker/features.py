@@ -17,7 +17,7 @@ from implicit.cpu.topk import topk
 from musicrec.columns import Columns as C
 from musicrec.data.catalog import list_column
 from musicrec.models.als import AlsRecommender
-from musicrec.models.ranker.candidates import last_listens
+from musicrec.models.ranker.candidates import by_users, last_listens
 
 FEATURES = (
     # candidate stage
@@ -210,22 +210,27 @@ def user_taste(history: pl.DataFrame, last: int) -> pl.DataFrame:
     total = max(history.height, 1)
     per_item = history.group_by(C.Item).agg(
         (pl.len() / total).log().alias("_pop"), pl.col(C.Datetime).min().alias("_first"))
-    listens = (  # newest first; ties keep the listen (row) order, as last_listens does
-        history.with_row_index("_r")
-        .sort([C.User, C.Datetime, "_r"], descending=[False, True, True])
-        .join(per_item, on=C.Item, maintain_order="left")
-        .with_columns(((pl.col(C.Datetime) - pl.col("_first")).dt.total_seconds() / 86_400.0)
-                      .log1p().alias("_fresh"),
-                      (pl.int_range(pl.len()).over(C.User) < last).alias("_is_last"))
-    )
-    return (
-        listens.group_by(C.User)
-        .agg(pl.col("_pop").mean().cast(pl.Float32).alias("user_pop_mean"),
-             pl.col("_fresh").mean().cast(pl.Float32).alias("user_fresh_mean"),
-             pl.col("_pop").filter("_is_last").mean().cast(pl.Float32).alias("user_pop_last"),
-             pl.col("_fresh").filter("_is_last").mean().cast(pl.Float32).alias("user_fresh_last"))
-        .with_columns(pl.col(C.User).cast(pl.Int32))
-    )
+
+    def taste(part: pl.DataFrame) -> pl.DataFrame:
+        listens = (  # newest first; ties keep the listen (row) order, as last_listens does
+            part.with_row_index("_r")
+            .sort([C.User, C.Datetime, "_r"], descending=[False, True, True])
+            .join(per_item, on=C.Item, maintain_order="left")
+            .with_columns(((pl.col(C.Datetime) - pl.col("_first")).dt.total_seconds() / 86_400.0)
+                          .log1p().alias("_fresh"),
+                          (pl.int_range(pl.len()).over(C.User) < last).alias("_is_last"))
+        )
+        return (
+            listens.group_by(C.User)
+            .agg(pl.col("_pop").mean().cast(pl.Float32).alias("user_pop_mean"),
+                 pl.col("_fresh").mean().cast(pl.Float32).alias("user_fresh_mean"),
+                 pl.col("_pop").filter("_is_last").mean().cast(pl.Float32).alias("user_pop_last"),
+                 pl.col("_fresh").filter("_is_last").mean().cast(pl.Float32).alias("user_fresh_last"))
+            .with_columns(pl.col(C.User).cast(pl.Int32))
+        )
+
+    # per user, in groups of users: the sort of a 200M-listen history alone took ~10 GB
+    return by_users(history, taste)
 
 
 def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecommender, until: datetime,
