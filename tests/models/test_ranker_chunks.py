@@ -1,4 +1,5 @@
-"""Per-user features computed on groups of users (the full-size memory bound) equal the whole-frame ones."""
+"""Features computed on groups of users or slices of listens (the full-size memory bound) equal the
+whole-frame ones."""
 
 from datetime import datetime, timedelta
 
@@ -27,12 +28,15 @@ def test_groups_of_users_give_the_same_answer(history, monkeypatch):
     users = np.arange(0, 300, 2)
     whole_last = candidates.last_listens(history, users, 5)
     whole_taste = features.user_taste(history, 20).sort("user_id")
-    monkeypatch.setattr(candidates, "_CHUNK_ROWS", 1_000)  # 12 groups of users
+    until = datetime(2022, 12, 1)
+    whole_items = features.item_stats(history, until, 14).sort("item_id")
+    monkeypatch.setattr(candidates, "CHUNK_ROWS", 1_000)  # 12 groups of users
     calls = []
     real = pl.DataFrame.filter
     monkeypatch.setattr(pl.DataFrame, "filter", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     grouped_last = candidates.last_listens(history, users, 5)
     grouped_taste = features.user_taste(history, 20).sort("user_id")
+    grouped_items = features.item_stats(history, until, 14).sort("item_id")
     assert len(calls) > 12  # the groups were really made
     assert grouped_last.equals(whole_last)  # same rows in the same order: user, then newest first
     assert grouped_taste.columns == whole_taste.columns
@@ -40,3 +44,8 @@ def test_groups_of_users_give_the_same_answer(history, monkeypatch):
     for column in grouped_taste.columns[1:]:
         got, want = grouped_taste.get_column(column).to_numpy(), whole_taste.get_column(column).to_numpy()
         assert np.allclose(got, want, rtol=1e-6, atol=1e-7), column
+    assert grouped_items.columns == whole_items.columns
+    assert grouped_items.get_column("item_id").equals(whole_items.get_column("item_id"))
+    for column in grouped_items.columns[1:]:
+        got, want = grouped_items.get_column(column).to_numpy(), whole_items.get_column(column).to_numpy()
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-6), column

@@ -24,7 +24,7 @@ from musicrec.models.popular import recent_popular
 # recency weight of the i-th last listen (0 = newest) in the similar-to-recent score
 _DECAY = 0.7
 # listens per group of users in by_users (a sort of them takes a few GB)
-_CHUNK_ROWS = 25_000_000
+CHUNK_ROWS = 25_000_000
 # neighbours fetched per recent listen
 _NEIGHBOURS = 20
 
@@ -55,13 +55,13 @@ def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFra
 def by_users(history: pl.DataFrame, per_users: Callable[[pl.DataFrame], pl.DataFrame],
              order: list[str] | None = None) -> pl.DataFrame:
     """``per_users(history)`` computed on disjoint groups of users (``user_id % k``) of at most about
-    ``_CHUNK_ROWS`` listens each, concatenated (sorted by ``order`` when given).
+    ``CHUNK_ROWS`` listens each, concatenated (sorted by ``order`` when given).
 
     For a function whose answer for a user depends only on that user's listens (in their row order):
     the answer is the same, and a sort or a window over 200M listens needs 1/k of the memory. Below
-    ``_CHUNK_ROWS`` listens (everything up to 1/10 scale) it is one call on the whole frame.
+    ``CHUNK_ROWS`` listens (everything up to 1/10 scale) it is one call on the whole frame.
     """
-    k = -(-history.height // _CHUNK_ROWS)
+    k = -(-history.height // CHUNK_ROWS)
     if k <= 1:
         return per_users(history)
     out = pl.concat([per_users(history.filter(pl.col(C.User) % k == j)) for j in range(k)])

@@ -17,6 +17,7 @@ from implicit.cpu.topk import topk
 from musicrec.columns import Columns as C
 from musicrec.data.catalog import list_column
 from musicrec.models.als import AlsRecommender
+from musicrec.models.ranker import candidates
 from musicrec.models.ranker.candidates import by_users, last_listens
 
 FEATURES = (
@@ -69,20 +70,36 @@ def item_stats(history: pl.DataFrame, until: datetime, recent_days: int) -> pl.D
     is_recent = pl.col(C.Datetime) >= recent_start
     is_week = pl.col(C.Datetime) >= week_start
     total = max(history.height, 1)
-    total_recent = max(history.filter(is_recent).height, 1)
-    total_week = max(history.filter(is_week).height, 1)
+    total_recent = max(int(history.select(is_recent.sum()).item()), 1)
+    total_week = max(int(history.select(is_week.sum()).item()), 1)
     age = _days(pl.col(C.Datetime), until)
-    return (
-        history.with_columns(*((0.5 ** (age / h)).alias("_w" + str(h)) for h in _HALF_LIVES))
-        .group_by(C.Item)
-        .agg(
-            pl.len().alias("_plays"),
-            is_recent.sum().alias("_recent"),
-            is_week.sum().alias("_week"),
-            pl.col(C.Datetime).min().alias("_first"),
-            pl.col(C.Datetime).max().alias("_last"),
-            *(pl.col("_w" + str(h)).sum().alias("_d" + str(h)) for h in _HALF_LIVES),
+    decayed = ["_d" + str(h) for h in _HALF_LIVES]
+
+    def per_track(part: pl.DataFrame) -> pl.DataFrame:
+        return (
+            part.with_columns(*((0.5 ** (age / h)).alias("_w" + str(h)) for h in _HALF_LIVES))
+            .group_by(C.Item)
+            .agg(
+                pl.len().alias("_plays"),
+                is_recent.sum().alias("_recent"),
+                is_week.sum().alias("_week"),
+                pl.col(C.Datetime).min().alias("_first"),
+                pl.col(C.Datetime).max().alias("_last"),
+                *(pl.col("_w" + str(h)).sum().alias("_d" + str(h)) for h in _HALF_LIVES),
+            )
         )
+
+    # slices of at most CHUNK_ROWS listens (zero-copy), their per-track sums added up: the weight
+    # columns of 200M listens at once took ~9 GB; up to 1/10 scale it is one slice, as before
+    rows = candidates.CHUNK_ROWS
+    parts = [per_track(history.slice(start, rows)) for start in range(0, total, rows)]
+    tracks = parts[0] if len(parts) == 1 else (
+        pl.concat(parts).group_by(C.Item).agg(
+            *(pl.col(c).sum() for c in ("_plays", "_recent", "_week", *decayed)),
+            pl.col("_first").min(), pl.col("_last").max())
+    )
+    return (
+        tracks
         .with_columns(*((pl.col("_d" + str(h)) / pl.col("_d" + str(h)).sum()).alias("_d" + str(h))
                         for h in _HALF_LIVES))
         .select(
@@ -286,6 +303,9 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         "_w": np.concatenate(weights).astype(np.float32),
     })
     norm = links.group_by(C.User).agg(pl.col("_w").sum().alias("_wsum"))
+    # the candidates' tracks first: each neighbour's recent tracks, joined for every user, are ~100M
+    # rows at full size, most of them no candidate of anyone
+    recent = recent.join(keyed.select(C.Item).unique(), on=C.Item, how="semi")
     scores = (
         links.join(recent, on="_nbr")
         .join(keyed, on=[C.User, C.Item], how="semi")
