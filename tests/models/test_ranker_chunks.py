@@ -30,6 +30,7 @@ def test_groups_of_users_give_the_same_answer(history, monkeypatch):
     whole_taste = features.user_taste(history, 20).sort("user_id")
     until = datetime(2022, 12, 1)
     whole_items = features.item_stats(history, until, 14).sort("item_id")
+    whole_users = features.user_stats(history, until, 14).sort("user_id")
     monkeypatch.setattr(candidates, "CHUNK_ROWS", 1_000)  # 12 groups of users
     calls = []
     real = pl.DataFrame.filter
@@ -37,6 +38,7 @@ def test_groups_of_users_give_the_same_answer(history, monkeypatch):
     grouped_last = candidates.last_listens(history, users, 5)
     grouped_taste = features.user_taste(history, 20).sort("user_id")
     grouped_items = features.item_stats(history, until, 14).sort("item_id")
+    assert features.user_stats(history, until, 14).sort("user_id").equals(whole_users)
     assert len(calls) > 12  # the groups were really made
     assert grouped_last.equals(whole_last)  # same rows in the same order: user, then newest first
     assert grouped_taste.columns == whole_taste.columns

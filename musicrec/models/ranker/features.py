@@ -47,6 +47,8 @@ _BATCH = 500_000
 _NEIGHBOURS = 20
 # most users a neighbour is searched among (keeps the search linear in the number of users)
 _MAX_REFERENCE = 50_000
+# taste-neighbour links whose recent listens are joined at once (see neighbour_recent)
+_LINK_ROWS = 200_000
 # half-lives (days) of the exponentially decayed popularity features
 _HALF_LIVES = (3, 14)
 
@@ -121,13 +123,12 @@ def user_stats(history: pl.DataFrame, until: datetime, recent_days: int) -> pl.D
     """Per user: log listens (all and recent), days since the last and the first listen."""
     recent_start = until - timedelta(days=recent_days)
     return (
-        history.group_by(C.User)
-        .agg(
+        by_users(history, lambda part: part.group_by(C.User).agg(  # groups of users: bounded memory
             pl.len().alias("_n"),
             (pl.col(C.Datetime) >= recent_start).sum().alias("_recent"),
             pl.col(C.Datetime).min().alias("_first"),
             pl.col(C.Datetime).max().alias("_last"),
-        )
+        ))
         .select(
             pl.col(C.User).cast(pl.Int32),
             pl.col("_n").log1p().cast(pl.Float32).alias("user_listens_log"),
@@ -304,16 +305,19 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
     })
     norm = links.group_by(C.User).agg(pl.col("_w").sum().alias("_wsum"))
     # the candidates' tracks first: each neighbour's recent tracks, joined for every user, are ~100M
-    # rows at full size, most of them no candidate of anyone
+    # rows at full size, most of them no candidate of anyone; and users in groups (a user's answer
+    # needs only their own links) so that join stays ~_LINK_ROWS x a neighbour's recent tracks
     recent = recent.join(keyed.select(C.Item).unique(), on=C.Item, how="semi")
-    scores = (
-        links.join(recent, on="_nbr")
+    step = max(1, _LINK_ROWS // (k - 1))
+    scores = pl.concat([
+        links.filter(pl.col(C.User).is_between(users[start], users[min(start + step, len(users)) - 1]))
+        .join(recent, on="_nbr")
         .join(keyed, on=[C.User, C.Item], how="semi")
         .group_by([C.User, C.Item]).agg(pl.col("_w").sum().alias("_s"))
-        .join(norm, on=C.User)
-        .select(C.User, C.Item, (pl.col("_s") / pl.col("_wsum").clip(1e-6, None)).cast(pl.Float32)
-                .alias("nbr_recent"))
-    )
+        for start in range(0, len(users), step)
+    ]).join(norm, on=C.User).select(
+        C.User, C.Item,
+        (pl.col("_s") / pl.col("_wsum").clip(1e-6, None)).cast(pl.Float32).alias("nbr_recent"))
     return keyed.join(scores, on=[C.User, C.Item], how="left").with_columns(
         pl.col("nbr_recent").fill_null(0.0))
 
