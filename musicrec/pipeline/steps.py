@@ -175,6 +175,10 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     info["als_reused"] = reuse is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
+    # no later step uses the ALS model (the blend fits its own; ctx.als() would reload it): ~2 GB at
+    # full size that the blend step's two ALS fits need more
+    ctx.cache.pop("als", None)
+    ctx.cache.pop("als_fitted_here", None)
     return {A.RANKER_RECS: recs.height}
 
 
