@@ -26,12 +26,12 @@ from musicrec.models.ids import IdMap
 _FILTERED = -1e37
 # Scores of one batch are a dense (batch x items) float32 block: keep it around 200 MB.
 _BLOCK_CELLS = 50_000_000
-# Queries per approximate (IVF) search call, and the most results one query may ask of the index: a
-# user who heard more tracks than this is scored exactly (the index would have to return them all).
+# Tracks per search of a neighbour index (musicrec.models.ann)
 _ANN_BATCH = 20_000
-# users per search of the recommendations' index: in the order of how many tracks they heard, so each
-# search asks for about as many results as its users need
+# Users per search of the recommendations' index, taken in the order of how many tracks they heard, so
+# each search asks for about as many results as its users need
 _ANN_USER_BATCH = 2_000
+# The most results one user may ask of the index (n + heard tracks): a user past it is scored exactly
 _ANN_MAX_K = 1_000
 
 
@@ -224,7 +224,7 @@ class AlsRecommender:
 
 def cosine_neighbours(
     factors: np.ndarray, rows: np.ndarray, n: int, ids: IdMap, num_threads: int = 0,
-    show_progress: bool = False, ann_min_items: int = 0, nprobe: int = 32,
+    show_progress: bool = False, ann_min_items: int = 0, nprobe: int = 0,
 ) -> pl.DataFrame:
     """Top-``n`` cosine neighbours of ``factors[rows]`` among all rows, in memory-bounded batches.
 
