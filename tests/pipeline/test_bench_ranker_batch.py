@@ -1,0 +1,24 @@
+"""bench/ranker_batch.py on the tiny prepared data: it profiles one batch and says what it did."""
+
+import subprocess
+import sys
+from datetime import datetime
+
+import polars as pl
+
+from musicrec.config import Als
+from musicrec.models.als import AlsRecommender
+from musicrec.pipeline.split import time_split
+
+
+def test_ranker_batch_profiles_one_batch(prepared, tmp_path):
+    train = time_split(pl.read_parquet(prepared / "events.parquet"), datetime(2022, 12, 20)).train
+    model = AlsRecommender(Als(factors=2, iterations=3, blas_threads=1)).fit(train, show_progress=False)
+    model.save(tmp_path / "als")
+    out = subprocess.run([sys.executable, "-m", "bench.ranker_batch", "--prepared", str(prepared),
+                          "--als", str(tmp_path / "als"), "--split-date", "2022-12-20", "--users", "10"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "shared preparation for 40 users" in out.stdout
+    assert "batch of 10 users: candidates" in out.stdout
+    assert "features.py" in out.stdout and "build" in out.stdout  # the profile lists the package's functions
