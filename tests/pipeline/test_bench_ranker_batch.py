@@ -1,4 +1,4 @@
-"""bench/ranker_batch.py on the tiny prepared data: it profiles one batch and says what it did."""
+"""bench/ranker_batch.py and bench/feature_memory.py on the tiny prepared data: both run and report."""
 
 import subprocess
 import sys
@@ -22,3 +22,13 @@ def test_ranker_batch_profiles_one_batch(prepared, tmp_path):
     assert "shared preparation for 40 users" in out.stdout
     assert "batch of 10 users: candidates" in out.stdout
     assert "features.py" in out.stdout and "build" in out.stdout  # the profile lists the package's functions
+
+
+def test_feature_memory_measures_every_part(prepared):
+    out = subprocess.run([sys.executable, "-m", "bench.feature_memory", "--prepared", str(prepared),
+                          "--split-date", "2022-12-20"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[1].strip() for line in out.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["label split", "ALS fit (1 iterations)", "candidates of 40 users", "item_stats",
+                        "user_stats", "user_taste", "similarity_to_last", "neighbour_recent",
+                        "every feature (features.build)"]
