@@ -47,8 +47,6 @@ _BATCH = 500_000
 _NEIGHBOURS = 20
 # most users a neighbour is searched among (keeps the search linear in the number of users)
 _MAX_REFERENCE = 50_000
-# taste-neighbour links whose recent listens are joined at once (see neighbour_recent)
-_LINK_ROWS = 200_000
 # half-lives (days) of the exponentially decayed popularity features
 _HALF_LIVES = (3, 14)
 
@@ -304,20 +302,17 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         "_w": np.concatenate(weights).astype(np.float32),
     })
     norm = links.group_by(C.User).agg(pl.col("_w").sum().alias("_wsum"))
-    # the candidates' tracks first: each neighbour's recent tracks, joined for every user, are ~100M
-    # rows at full size, most of them no candidate of anyone; and users in groups (a user's answer
-    # needs only their own links) so that join stays ~_LINK_ROWS x a neighbour's recent tracks
+    # the candidates' tracks first: each neighbour's recent tracks, joined for every user, are mostly
+    # no candidate of anyone
     recent = recent.join(keyed.select(C.Item).unique(), on=C.Item, how="semi")
-    step = max(1, _LINK_ROWS // (k - 1))
-    scores = pl.concat([
-        links.filter(pl.col(C.User).is_between(users[start], users[min(start + step, len(users)) - 1]))
-        .join(recent, on="_nbr")
+    scores = (
+        links.join(recent, on="_nbr")
         .join(keyed, on=[C.User, C.Item], how="semi")
         .group_by([C.User, C.Item]).agg(pl.col("_w").sum().alias("_s"))
-        for start in range(0, len(users), step)
-    ]).join(norm, on=C.User).select(
-        C.User, C.Item,
-        (pl.col("_s") / pl.col("_wsum").clip(1e-6, None)).cast(pl.Float32).alias("nbr_recent"))
+        .join(norm, on=C.User)
+        .select(C.User, C.Item, (pl.col("_s") / pl.col("_wsum").clip(1e-6, None)).cast(pl.Float32)
+                .alias("nbr_recent"))
+    )
     return keyed.join(scores, on=[C.User, C.Item], how="left").with_columns(
         pl.col("nbr_recent").fill_null(0.0))
 
