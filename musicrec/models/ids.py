@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,10 @@ class UnknownIdError(KeyError):
 
 # ids mapped per slice by IdMap.to_internal (bounded temporaries)
 _SLICE = 8_000_000
+# integer ids spanning at most this many values per id (plus a little) are mapped through a lookup
+# table (4 bytes per value in the span) instead of a binary search: ~10x faster on the synthetic and
+# Yandex user ids (0..n); sparse ids (Yandex track ids: 1M of a 100M range) keep the binary search
+_DENSE_SPAN = 4
 
 @dataclass(frozen=True, eq=False)
 class IdMap:
@@ -72,6 +77,11 @@ class IdMap:
             part = flat_in[start:start + _SLICE]
             if len(self.external) == 0:
                 pos, found = np.zeros(part.shape, dtype=np.int64), np.zeros(part.shape, dtype=bool)
+            elif self._table is not None and part.dtype.kind in "iu":
+                offset = part.astype(np.int64) - int(self.external[0])
+                inside = (offset >= 0) & (offset < len(self._table))
+                pos = self._table[np.where(inside, offset, 0)]
+                found = inside & (pos >= 0)
             else:
                 pos = np.searchsorted(self.external, part)
                 found = self.external[np.minimum(pos, len(self.external) - 1)] == part
@@ -82,6 +92,19 @@ class IdMap:
         if unknown:
             raise UnknownIdError(f"{unknown} unknown id(s), e.g. {example}")
         return out
+
+    @cached_property
+    def _table(self) -> np.ndarray | None:
+        """Internal id at ``external id - first id`` (-1 between ids), for dense integer ids; else None."""
+        ids = self.external
+        if len(ids) == 0 or ids.dtype.kind not in "iu":
+            return None
+        span = int(ids[-1]) - int(ids[0]) + 1
+        if span > _DENSE_SPAN * len(ids) + 1024:
+            return None
+        table = np.full(span, -1, dtype=np.int32)
+        table[ids.astype(np.int64) - int(ids[0])] = np.arange(len(ids), dtype=np.int32)
+        return table
 
     def to_external(self, internal: np.ndarray) -> np.ndarray:
         """External ids of internal ids; an out-of-range internal id raises IndexError."""

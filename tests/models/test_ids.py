@@ -50,3 +50,18 @@ def test_save_load(tmp_path):
     loaded = IdMap.load(tmp_path / "ids.npy")
     assert loaded == ids
     assert loaded.external.dtype == np.int32
+
+
+@pytest.mark.parametrize("high", [5_000, 10_000_000])  # dense ids (a lookup table), sparse (binary search)
+def test_dense_and_sparse_ids_map_alike(high):
+    rng = np.random.default_rng(0)
+    ids = IdMap.from_values(rng.integers(100, high, 4_000))
+    assert (ids._table is not None) == (high == 5_000)
+    queries = np.concatenate([ids.external, rng.integers(-10, high + 10, 20_000), [0, 99, high + 10**6]])
+    position = {int(e): i for i, e in enumerate(ids.external.tolist())}
+    expected = np.array([position.get(q, -1) for q in queries.tolist()])
+    for dtype in (np.int64, np.int32):
+        assert ids.to_internal(queries.astype(dtype), strict=False).tolist() == expected.tolist()
+    assert ids.to_internal(ids.external[::-1]).tolist() == list(range(len(ids)))[::-1]
+    with pytest.raises(UnknownIdError):
+        ids.to_internal(np.array([ids.external[0], high + 5]))
