@@ -62,6 +62,8 @@ class AlsRecommender:
         self.user_factors = np.zeros((0, params.factors), dtype=np.float32)
         self.item_factors = np.zeros((0, params.factors), dtype=np.float32)
         self.user_items = sp.csr_matrix((0, 0), dtype=np.float32)
+        # recommend's index, built once per fitted model and the settings it depends on
+        self._index: tuple[tuple[int, int, int], ann.IvfIndex] | None = None
 
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, events: pl.DataFrame, show_progress: bool = True) -> AlsRecommender:
@@ -71,6 +73,7 @@ class AlsRecommender:
         self.user_ids = IdMap.from_values(events.get_column(C.User).to_numpy())
         self.item_ids = IdMap.from_values(events.get_column(C.Item).to_numpy())
         self.user_items = user_item_matrix(events, self.user_ids, self.item_ids)
+        self._index = None
         with threadpool_limits(1, "blas"):
             model = self._model()  # inside the limit: implicit warns about a threaded BLAS otherwise
             model.fit(self.user_items, show_progress=show_progress)
@@ -131,7 +134,10 @@ class AlsRecommender:
         ``n`` plus the number of tracks they heard, the heard ones are dropped, and a user left with
         fewer than ``n`` (or who heard more than the index can return) is scored exactly."""
         p = self.params
-        index = ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed, mips=True)
+        key = (p.ann_nprobe, p.recommend_top_items, p.seed)
+        if self._index is None or self._index[0] != key:  # the ranker's inference asks 50,000 users at a time
+            self._index = (key, ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed, mips=True))
+        index = self._index[1]
         heard_count = np.diff(self.user_items.indptr)[internal]
         if not filter_listened:
             heard_count = np.zeros_like(heard_count)

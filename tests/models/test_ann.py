@@ -120,3 +120,24 @@ def test_recommend_never_returns_a_heard_track_and_heavy_listeners_are_scored_ex
     assert recs.get_column("user_id").n_unique() == 400
     # scores are the model's own dot products for what it returns
     assert np.allclose(recs.get_column("score").to_numpy(), model.score(recs), atol=1e-4)
+
+
+def test_recommend_builds_its_index_once_per_model(fitted, monkeypatch):
+    """Batches of users (the ranker's inference) share one index; a new fit or nprobe builds another."""
+    model = with_ann(fitted, 8)
+    built = []
+    real = ann.IvfIndex
+
+    def counting(*args, **kwargs):
+        built.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ann, "IvfIndex", counting)
+    first = model.recommend(np.arange(200), 10, show_progress=False)
+    second = model.recommend(np.arange(200, 400), 10, show_progress=False)
+    assert len(built) == 1
+    both = model.recommend(np.arange(400), 10, show_progress=False)
+    assert both.equals(pl.concat([first, second]).sort(["user_id", "rank"]))
+    model.params = model.params.model_copy(update={"ann_nprobe": 16})
+    model.recommend(np.arange(10), 10, show_progress=False)
+    assert len(built) == 2
