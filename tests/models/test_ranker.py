@@ -183,8 +183,24 @@ def test_recent_taste_and_new_since_last_features():
     # user 1 was the first to play every track they heard: age 0 at each listen
     assert row[8]["user_fresh_last"] == pytest.approx(0.0)
     # the period's per-track and per-user columns computed once and passed in give the same rows
-    stats = features.period_stats(history, until, 14)
+    stats = features.period_stats(history, until, 14, als)
     again = features.build(pairs, history, items, until, als, recent_days=14, n_last=3, stats=stats)
     assert again.equals(out)
 
 
+
+
+def test_inference_in_small_batches_gives_the_same_lists(split, monkeypatch):
+    """Each batch reads only its users' listens (plus the period's shared columns): batches of 7 users,
+    asked for in any order, rank exactly as one batch of everyone does."""
+    import musicrec.models.ranker as ranker
+    from musicrec.models.ranker import RankerRecommender
+
+    model = RankerRecommender(SETTINGS, make_items()).fit(split.train)
+    users = model.users()
+    whole = model.recommend(users, 10)
+    monkeypatch.setattr(ranker, "_BATCH_USERS", 7)
+    assert len(users) > 3 * 7
+    batched = model.recommend(np.random.default_rng(0).permutation(users), 10)
+    assert batched.equals(whole)
+    assert whole.get_column("user_id").n_unique() == len(users)

@@ -22,6 +22,7 @@ def test_ranker_batch_profiles_one_batch(prepared, tmp_path):
     assert "shared preparation for 40 users" in out.stdout
     assert "batch of 10 users: candidates" in out.stdout
     assert "features.py" in out.stdout and "build" in out.stdout  # the profile lists the package's functions
+    assert "CatBoost scoring of the batch:" in out.stdout
 
 
 def test_feature_memory_measures_every_part(prepared):

@@ -37,7 +37,7 @@ from musicrec.models.ranker.model import CatBoostStage
 log = logging.getLogger(__name__)
 
 __all__ = ["RankerRecommender", "train_and_recommend", "train_and_recommend_with_info", "training_frame",
-           "frame_key", "FEATURES"]
+           "frame_key", "batch_listens", "FEATURES"]
 FEATURES = feat.FEATURES
 _BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
 
@@ -94,6 +94,14 @@ def frame_key(settings: Settings) -> str:
                        "recent_days": settings.popular.recent_days}, sort_keys=True)
 
 
+def batch_listens(history: pl.DataFrame, batch: np.ndarray) -> pl.DataFrame:
+    """The listens of a batch of users (sorted ids) and of any user between them: all that the
+    per-user candidates and features of the batch read (:func:`features.build` takes the columns that
+    read other users' listens from its ``stats``). One range filter of the history per batch instead of
+    one pass per feature: at full size each pass reads 200M listens."""
+    return history.filter(pl.col(C.User).is_between(int(batch[0]), int(batch[-1])))
+
+
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
                      settings: Settings, users: np.ndarray | None = None,
                      als: AlsRecommender | None = None, n: int | None = None,
@@ -104,10 +112,11 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     one); without it ALS is refit here. ``show_progress``: a progress bar over the neighbour search
     of the users' last listens (at full size the longest part before the batches) and over the batches."""
     until = period_end(history)
-    users = np.unique(history.get_column(C.User).to_numpy()) if users is None else np.asarray(users)
+    # sorted: a batch is a range of user ids, and its listens one range filter of the history
+    users = np.unique(history.get_column(C.User).to_numpy() if users is None else np.asarray(users))
     if als is None:
         als = AlsRecommender(settings.als).fit(history, show_progress=show_progress)
-    stats = feat.period_stats(history, until, settings.popular.recent_days)  # once, not per batch
+    stats = feat.period_stats(history, until, settings.popular.recent_days, als)  # once, not per batch
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
     log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",
@@ -122,8 +131,9 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     for start in tqdm(range(0, len(users), _BATCH_USERS), desc="ranker inference", unit="batch",
                       disable=not show_progress or len(users) <= _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
-        pairs = cand.generate(history, batch, until, als, settings, shared, near)
-        frame = feat.build(pairs, history, items, until, als, settings.popular.recent_days,
+        mine = batch_listens(history, batch)
+        pairs = cand.generate(mine, batch, until, als, settings, shared, near)
+        frame = feat.build(pairs, mine, items, until, als, settings.popular.recent_days,
                            settings.ranker.last_listens, stats)
         parts.append(frame.select(C.User, C.Item).with_columns(
             pl.Series(C.Score, model.predict(frame)).cast(pl.Float32)))

@@ -7,6 +7,7 @@ so features computed at training time (history = train minus the label window) a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -17,6 +18,7 @@ from implicit.cpu.topk import topk
 from musicrec.columns import Columns as C
 from musicrec.data.catalog import list_column
 from musicrec.models.als import AlsRecommender
+from musicrec.models.ids import IdMap
 from musicrec.models.ranker import candidates
 from musicrec.models.ranker.candidates import by_users, last_listens
 
@@ -137,10 +139,34 @@ def user_stats(history: pl.DataFrame, until: datetime, recent_days: int) -> pl.D
     )
 
 
+@dataclass(frozen=True)
+class TagMatrix:
+    """The tracks' values of one list column (genres, artists) as a CSR matrix: row ``r`` = track
+    ``tracks.external[r]``, a column per distinct value, the count of that value in the track's list."""
+
+    tracks: IdMap
+    matrix: sp.csr_matrix
+
+
+def tag_matrix(items: pl.DataFrame, column: str) -> TagMatrix:
+    """:class:`TagMatrix` of ``items``' list column ``column`` (ids or names); tracks without a value
+    have no row."""
+    tags = (items.select(pl.col(C.Item).cast(pl.Int32), pl.col(column)).explode(column).drop_nulls()
+            .with_columns(pl.col(column).rank("dense").cast(pl.Int64).alias("_tag") - 1))
+    tracks = IdMap.from_values(tags.get_column(C.Item).to_numpy())
+    codes = tags.get_column("_tag").to_numpy()
+    rows = tracks.to_internal(tags.get_column(C.Item).to_numpy())
+    matrix = sp.csr_matrix((np.ones(len(codes), dtype=np.float32), (rows, codes)),
+                           shape=(len(tracks), int(codes.max()) + 1 if len(codes) else 0))
+    matrix.sort_indices()
+    return TagMatrix(tracks, matrix)
+
+
 def affinity(pairs: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, column: str,
-             name: str) -> pl.DataFrame:
-    """``user_id, item_id, <name>``: the largest share of the user's listens having one of the track's
-    ``column`` values (genres, artists); 0 when none.
+             name: str, tags: TagMatrix | None = None) -> pl.DataFrame:
+    """``user_id, item_id, <name>`` in the order of ``pairs``: the largest share of the user's listens
+    having one of the track's ``column`` values (genres, artists); 0 when none. ``tags``:
+    :func:`tag_matrix` of ``items`` and ``column`` (computed here when not given).
 
     User 1 listened to two rock tracks and one pop track; a rock+jazz candidate gets 2/3.
 
@@ -150,27 +176,40 @@ def affinity(pairs: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, co
     >>> affinity(pairs, h, items, "genre_ids", "genre_affinity").rows()
     [(1, 4, 0.6666666865348816)]
     """
-    if column not in items.columns:
-        return pairs.select(C.User, C.Item).with_columns(pl.lit(0.0, dtype=pl.Float32).alias(name))
-    tags = items.select(pl.col(C.Item).cast(pl.Int32), pl.col(column)).explode(column).drop_nulls()
     keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
-    listened = (  # only the pairs' users: inference calls this per batch of users over the whole history
+    out = np.zeros(keyed.height, dtype=np.float32)
+    if column not in items.columns or keyed.height == 0:
+        return keyed.with_columns(pl.Series(name, out))
+    tags = tag_matrix(items, column) if tags is None else tags
+    pair_users = keyed.get_column(C.User).to_numpy()
+    users = np.unique(pair_users)
+    listened = (  # only the pairs' users: inference calls this per batch of users
         history.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
-        .filter(pl.col(C.User).is_in(keyed.get_column(C.User).unique().implode()))
+        .filter(pl.col(C.User).is_in(pl.Series(users).implode()))
     )
-    totals = listened.group_by(C.User).agg(pl.len().alias("_total"))
-    shares = (
-        listened.join(tags, on=C.Item)
-        .group_by([C.User, column]).agg(pl.len().alias("_n"))
-        .join(totals, on=C.User)
-        .select(C.User, column, (pl.col("_n") / pl.col("_total")).cast(pl.Float32).alias(name))
-    )
-    best = (
-        keyed.join(tags, on=C.Item)
-        .join(shares, on=[C.User, column])
-        .group_by([C.User, C.Item]).agg(pl.col(name).max())
-    )
-    return keyed.join(best, on=[C.User, C.Item], how="left").with_columns(pl.col(name).fill_null(0.0))
+    who = np.searchsorted(users, listened.get_column(C.User).to_numpy())
+    what = tags.tracks.to_internal(listened.get_column(C.Item).to_numpy(), strict=False)
+    totals = np.bincount(who, minlength=len(users))
+    tagged = what >= 0
+    plays = sp.csr_matrix((np.ones(int(tagged.sum()), dtype=np.float32), (who[tagged], what[tagged])),
+                          shape=(len(users), len(tags.tracks)))
+    # listens of each (user, value), as the share of the user's listens
+    shares = (plays @ tags.matrix).tocsr()
+    shares.sum_duplicates()
+    per_row = np.diff(shares.indptr)
+    shares.data = (shares.data.astype(np.float64) / np.repeat(totals, per_row)).astype(np.float32)
+    # each pair once per value of its track, then the largest share over them
+    track = tags.tracks.to_internal(keyed.get_column(C.Item).to_numpy(), strict=False)
+    known = np.flatnonzero(track >= 0)
+    if len(known) == 0:
+        return keyed.with_columns(pl.Series(name, out))
+    n_values = np.diff(tags.matrix.indptr)[track[known]]
+    first = np.repeat(tags.matrix.indptr[track[known]] - np.cumsum(n_values) + n_values, n_values)
+    values = tags.matrix.indices[first + np.arange(int(n_values.sum()))]
+    rows = np.repeat(np.searchsorted(users, pair_users[known]), n_values)
+    sampled = np.asarray(shares[rows, values]).ravel()
+    out[known] = np.maximum.reduceat(sampled, np.cumsum(n_values) - n_values)
+    return keyed.with_columns(pl.Series(name, out))
 
 
 def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecommender,
@@ -194,17 +233,29 @@ def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecom
     items = als.item_ids.to_internal(pairs.get_column(C.Item).to_numpy(), strict=False)
     best = np.zeros(len(users), dtype=np.float32)
     mean = np.zeros(len(users), dtype=np.float32)
-    for start in range(0, len(users), _BATCH):
-        sl = slice(start, start + _BATCH)
-        lasts = table[user_row[sl]]
-        x = unit[items[sl]]
-        # one gathered (batch, factors) block per last listen: 7x faster than one (batch, n_last, factors)
-        # einsum over the whole gather, and the same sums in the same order
-        cos = np.stack([np.einsum("bf,bf->b", x, unit[lasts[:, j]]) for j in range(lasts.shape[1])], axis=1)
-        valid = lasts >= 0
+    # per group of users, one batched product (users, their tracks, factors) x (users, factors, last
+    # listens): each track's factors are gathered once, not once per last listen
+    order = np.argsort(user_row, kind="stable")
+    counts = np.bincount(user_row, minlength=len(uniq))
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    slot = np.empty(len(users), dtype=np.int64)
+    slot[order] = np.arange(len(users)) - np.repeat(starts, counts)
+    group = max(1, _BATCH // max(int(counts.max(initial=0)), 1))
+    for a in range(0, len(uniq), group):
+        b = min(a + group, len(uniq))
+        rows = order[starts[a]:ends[b - 1]]
+        if not len(rows):
+            continue
+        who, where = user_row[rows] - a, slot[rows]
+        tracks = np.zeros((b - a, int(counts[a:b].max()), unit.shape[1]), dtype=np.float32)
+        tracks[who, where] = unit[items[rows]]
+        lasts = table[a:b]
+        cos = np.matmul(tracks, unit[lasts].transpose(0, 2, 1))[who, where]
+        valid = lasts[who] >= 0
         count = valid.sum(axis=1)
-        best[sl] = np.where(count > 0, np.where(valid, cos, -1.0).max(axis=1), 0.0)
-        mean[sl] = np.where(count > 0, np.where(valid, cos, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
+        best[rows] = np.where(count > 0, np.where(valid, cos, -1.0).max(axis=1), 0.0)
+        mean[rows] = np.where(count > 0, np.where(valid, cos, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
     return best, mean
 
 
@@ -249,40 +300,76 @@ def user_taste(history: pl.DataFrame, last: int) -> pl.DataFrame:
     return by_users(history, taste)
 
 
-def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecommender, until: datetime,
-                     recent_days: int, n_neighbours: int = _NEIGHBOURS) -> pl.DataFrame:
-    """``user_id, item_id, nbr_recent``: what the user's taste neighbours are playing now.
+@dataclass(frozen=True)
+class RecentListeners:
+    """Among whom :func:`neighbour_recent` searches a user's taste neighbours, and what they played lately.
 
-    Neighbours are the ``n_neighbours`` users closest by cosine of ALS user factors; the feature is
-    the share of them (cosine-weighted) who listened to the track in the last ``recent_days``.
-    Neighbours are searched among all users, or, past ``_MAX_REFERENCE`` users, among the
-    ``_MAX_REFERENCE`` most active in the last ``recent_days`` (only their listens count anyway):
-    the search costs queries x reference users.
-    """
-    keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
-    users = np.unique(keyed.get_column(C.User).to_numpy())
-    internal = als.user_ids.to_internal(users, strict=False)
-    users, internal = users[internal >= 0], internal[internal >= 0]
-    if len(users) == 0 or len(als.user_ids) < 2:
-        return keyed.with_columns(pl.lit(0.0, dtype=pl.Float32).alias("nbr_recent"))
+    ``reference``: the sorted internal ALS ids of the users searched among; ``heard``: a binary CSR
+    matrix, row ``r`` = the tracks (internal ALS ids) ``reference[r]`` played in the last
+    ``recent_days``; ``unit``: every user's ALS factors scaled to unit length (zero rows stay zero)."""
+
+    reference: np.ndarray
+    heard: sp.csr_matrix
+    unit: np.ndarray
+
+
+def recent_listeners(history: pl.DataFrame, als: AlsRecommender, until: datetime,
+                     recent_days: int) -> RecentListeners:
+    """:class:`RecentListeners` of ``history``: all users are searched among, or, past ``_MAX_REFERENCE``
+    users, the ``_MAX_REFERENCE`` most active in the last ``recent_days`` (only their listens count anyway):
+    the search costs queries x reference users. One pass over ``history``: batched inference computes it
+    once for every batch."""
     factors = als.user_factors
     norms = np.linalg.norm(factors, axis=1)
     unit = np.ascontiguousarray(factors / np.where(norms > 0, norms, 1.0)[:, None], dtype=np.float32)
     recent = (
         history.filter(pl.col(C.Datetime) >= until - timedelta(days=recent_days))
-        .select(pl.col(C.User).cast(pl.Int32).alias("_nbr"), pl.col(C.Item).cast(pl.Int32)).unique()
+        .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32)).unique()
     )
     reference = np.arange(len(unit))
     if len(reference) > _MAX_REFERENCE:
-        active = (recent.group_by("_nbr").agg(pl.len().alias("_n"))
-                  .sort(["_n", "_nbr"], descending=[True, False]).head(_MAX_REFERENCE))
-        reference = np.sort(als.user_ids.to_internal(active.get_column("_nbr").to_numpy(), strict=False))
+        active = (recent.group_by(C.User).agg(pl.len().alias("_n"))
+                  .sort(["_n", C.User], descending=[True, False]).head(_MAX_REFERENCE))
+        reference = np.sort(als.user_ids.to_internal(active.get_column(C.User).to_numpy(), strict=False))
         reference = reference[reference >= 0]
+    who = als.user_ids.to_internal(recent.get_column(C.User).to_numpy(), strict=False)
+    what = als.item_ids.to_internal(recent.get_column(C.Item).to_numpy(), strict=False)
+    row = np.minimum(np.searchsorted(reference, who), max(len(reference) - 1, 0))
+    ok = (who >= 0) & (what >= 0) & (reference[row] == who) if len(reference) else np.zeros(0, dtype=bool)
+    heard = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (row[ok], what[ok])),
+                          shape=(len(reference), len(als.item_ids)))
+    return RecentListeners(reference, heard, unit)
+
+
+def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecommender, until: datetime,
+                     recent_days: int, n_neighbours: int = _NEIGHBOURS,
+                     listeners: RecentListeners | None = None) -> pl.DataFrame:
+    """``user_id, item_id, nbr_recent``: what the user's taste neighbours are playing now.
+
+    Neighbours are the ``n_neighbours`` users closest by cosine of ALS user factors, searched among
+    :func:`recent_listeners`'s reference users; the feature is the share of them (cosine-weighted) who
+    listened to the track in the last ``recent_days``. ``listeners``: :func:`recent_listeners` of the
+    same ``history`` (then ``history`` is not read), computed here when not given.
+    """
+    keyed = pairs.select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32))
+    out = np.zeros(keyed.height, dtype=np.float32)
+    users = np.unique(keyed.get_column(C.User).to_numpy())
+    internal = als.user_ids.to_internal(users, strict=False)
+    users, internal = users[internal >= 0], internal[internal >= 0]
+    if len(users) == 0 or len(als.user_ids) < 2:
+        return keyed.with_columns(pl.Series("nbr_recent", out))
+    if listeners is None:
+        listeners = recent_listeners(history, als, until, recent_days)
+    unit, reference, heard = listeners.unit, listeners.reference, listeners.heard
     k = min(n_neighbours + 1, len(reference))
     if k < 2:
-        return keyed.with_columns(pl.lit(0.0, dtype=pl.Float32).alias("nbr_recent"))
+        return keyed.with_columns(pl.Series("nbr_recent", out))
     ref_unit = np.ascontiguousarray(unit[reference])
-    rows, cols, weights = [], [], []
+    # the pairs grouped by user (stable), so each batch of users takes one contiguous run of them
+    pair_users = keyed.get_column(C.User).to_numpy()
+    order = np.argsort(pair_users, kind="stable")
+    sorted_users = pair_users[order]
+    pair_items = als.item_ids.to_internal(keyed.get_column(C.Item).to_numpy(), strict=False)[order]
     batch = max(1, min(10_000, 50_000_000 // len(reference)))
     for start in range(0, len(internal), batch):
         q = internal[start:start + batch]
@@ -293,59 +380,88 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         # implicit's fused, multithreaded dot product + top-k (no batch x reference score matrix)
         top, sims = topk(ref_unit, unit[q], k - 1, filter_query_items=own_csr,
                          num_threads=als.params.blas_threads)
-        rows.append(np.repeat(users[start:start + batch], k - 1))
-        cols.append(reference[top.ravel()])
-        weights.append(np.clip(sims.ravel(), 0, None))
-    links = pl.DataFrame({
-        C.User: np.concatenate(rows).astype(np.int32),
-        "_nbr": als.user_ids.to_external(np.concatenate(cols)).astype(np.int32),
-        "_w": np.concatenate(weights).astype(np.float32),
-    })
-    norm = links.group_by(C.User).agg(pl.col("_w").sum().alias("_wsum"))
-    # the candidates' tracks first: each neighbour's recent tracks, joined for every user, are mostly
-    # no candidate of anyone
-    recent = recent.join(keyed.select(C.Item).unique(), on=C.Item, how="semi")
-    scores = (
-        links.join(recent, on="_nbr")
-        .join(keyed, on=[C.User, C.Item], how="semi")
-        .group_by([C.User, C.Item]).agg(pl.col("_w").sum().alias("_s"))
-        .join(norm, on=C.User)
-        .select(C.User, C.Item, (pl.col("_s") / pl.col("_wsum").clip(1e-6, None)).cast(pl.Float32)
-                .alias("nbr_recent"))
-    )
-    return keyed.join(scores, on=[C.User, C.Item], how="left").with_columns(
-        pl.col("nbr_recent").fill_null(0.0))
+        weights = np.clip(sims, 0, None).astype(np.float32)
+        links = sp.csr_matrix((weights.ravel(), top.ravel(), np.arange(0, len(q) * (k - 1) + 1, k - 1)),
+                              shape=(len(q), len(reference)))
+        mine = users[start:start + batch]
+        lo = np.searchsorted(sorted_users, mine[0], side="left")
+        hi = np.searchsorted(sorted_users, mine[-1], side="right")
+        rows = np.minimum(np.searchsorted(mine, sorted_users[lo:hi]), len(mine) - 1)
+        cols = pair_items[lo:hi]
+        known = (cols >= 0) & (mine[rows] == sorted_users[lo:hi])  # a user unknown to ALS scores 0
+        r, c = rows[known], cols[known]
+        # the cosine-weighted count of neighbours who heard each track (a sparse product), kept at the
+        # pairs only by an elementwise product with them: a merge of rows (at full size the whole call
+        # took 18 s for 50,000 users, 26 s reading each pair by a binary search in its row)
+        width = heard.shape[1]
+        at_pairs = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(len(q), width))
+        played = (links @ heard).multiply(at_pairs).tocoo()
+        hit_keys = played.row.astype(np.int64) * width + played.col
+        by_key = np.argsort(hit_keys)
+        hit_keys, hit_values = hit_keys[by_key], np.append(played.data[by_key], np.float32(0))
+        keys = r.astype(np.int64) * width + c
+        at = np.searchsorted(hit_keys, keys)
+        missed = hit_keys[np.minimum(at, len(hit_keys) - 1)] != keys if len(hit_keys) else slice(None)
+        at[missed] = len(hit_keys)  # no neighbour heard it: the appended 0
+        values = np.zeros(hi - lo, dtype=np.float32)
+        values[known] = hit_values[at]
+        wsum = weights.sum(axis=1)
+        out[order[lo:hi]] = values / np.clip(wsum[rows], 1e-6, None)
+    return keyed.with_columns(pl.Series("nbr_recent", out))
 
 
-def period_stats(
-    history: pl.DataFrame, until: datetime, recent_days: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The per-track and per-user columns of the period ``history`` (ending at ``until``). They do not
-    depend on the candidates: a caller that builds features for users in batches computes them once."""
+@dataclass(frozen=True)
+class PeriodStats:
+    """The columns of a period that do not depend on the candidates: per track, per user, and who played
+    what lately (the taste neighbours'). Batched inference computes them once for every batch."""
+
+    items: pl.DataFrame
+    users: pl.DataFrame
+    listeners: RecentListeners
+
+
+def period_stats(history: pl.DataFrame, until: datetime, recent_days: int,
+                 als: AlsRecommender) -> PeriodStats:
+    """:class:`PeriodStats` of the period ``history`` (ending at ``until``; ``als`` fitted on it)."""
     users = (
         user_stats(history, until, recent_days)
         .join(user_taste(history, TASTE_LAST), on=C.User, how="left")
     )
-    return item_stats(history, until, recent_days), users
+    return PeriodStats(item_stats(history, until, recent_days), users,
+                       recent_listeners(history, als, until, recent_days))
 
 
 def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, until: datetime,
           als: AlsRecommender, recent_days: int, n_last: int,
-          stats: tuple[pl.DataFrame, pl.DataFrame] | None = None) -> pl.DataFrame:
+          stats: PeriodStats | None = None) -> pl.DataFrame:
     """Candidates plus every column of :data:`FEATURES` (float32, no nulls), same row order.
 
-    ``stats`` is :func:`period_stats` of the same ``history``, ``until`` and ``recent_days`` (computed
-    here when not given)."""
-    item_frame, user_frame = stats if stats is not None else period_stats(history, until, recent_days)
+    ``stats`` is :func:`period_stats` of the whole period (``until``, ``recent_days``, ``als``),
+    computed here from ``history`` when not given. With ``stats``, ``history`` need only hold the
+    candidates' users' listens: every column that reads other users' listens comes from ``stats``
+    (batched inference passes each batch its own users' listens, not the whole period's)."""
+    if stats is None:
+        stats = period_stats(history, until, recent_days, als)
+    item_frame, user_frame = stats.items, stats.users
     pairs = candidates.with_row_index("_row")
     sim_max, sim_mean = similarity_to_last(pairs, history, als, n_last)
     genre_col = list_column(items, C.GenreIds, C.Genres) or C.GenreIds
     artist_col = list_column(items, C.ArtistIds, C.Artists) or C.ArtistIds
+    genres = tag_matrix(items, genre_col) if genre_col in items.columns else None
+    recent = last_listens(history, pairs.get_column(C.User).unique().to_numpy(), TASTE_LAST)
+    # columns computed in the pairs' row order: no join back on (user, track)
+    aligned = (
+        affinity(pairs, history, items, genre_col, "genre_affinity", genres),
+        affinity(pairs, recent, items, genre_col, "genre_affinity_last", genres),
+        affinity(pairs, history, items, artist_col, "artist_affinity"),
+        neighbour_recent(pairs, history, als, until, recent_days, listeners=stats.listeners),
+    )
     out = (
         pairs.with_columns(
             pl.Series("als_score", als.score(pairs)).fill_nan(None),
             pl.Series("sim_last_max", sim_max),
             pl.Series("sim_last_mean", sim_mean),
+            *(frame.get_column(frame.columns[-1]) for frame in aligned),
             pl.col("als_rank").is_not_null().cast(pl.Float32).alias("src_als"),
             pl.col("recent_rank").is_not_null().cast(pl.Float32).alias("src_recent"),
             pl.col("similar_score").is_not_null().cast(pl.Float32).alias("src_similar"),
@@ -359,12 +475,6 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
                       (pl.col("item_share_log") - pl.col("user_pop_last")).alias("pop_gap_last"),
                       (pl.col("item_age_days").log1p() - pl.col("user_fresh_last")).alias("fresh_gap_last"),
                       (pl.col("user_days_since_last") - pl.col("item_age_days")).alias("new_since_last"))
-        .join(affinity(pairs, history, items, genre_col, "genre_affinity"), on=[C.User, C.Item], how="left")
-        .join(affinity(pairs, last_listens(history, pairs.get_column(C.User).unique().to_numpy(), TASTE_LAST),
-                       items, genre_col, "genre_affinity_last"), on=[C.User, C.Item], how="left")
-        .join(neighbour_recent(pairs, history, als, until, recent_days), on=[C.User, C.Item], how="left")
-        .join(affinity(pairs, history, items, artist_col, "artist_affinity"), on=[C.User, C.Item],
-              how="left")
         .sort("_row")
     )
     fills = {"als_rank": _MISSING_RANK, "recent_rank": _MISSING_RANK, "item_age_days": -1.0,
