@@ -140,6 +140,8 @@ class Evaluation(Section):
     # the session horizon of the online evaluation: the next session_length listens after the context
     session_length: int = Field(10, ge=1)
     artist_cap: int = Field(2, ge=1)  # tracks per artist of the capped lists the evaluation compares
+    # users of the online evaluation (a per-user simulation of the service): a seeded sample past it; 0 = all
+    online_max_users: int = Field(100_000, ge=0)
     seed: int = 42
 
 

@@ -158,8 +158,11 @@ def online_lines(online: dict[str, Any]) -> list[str]:
     weights = online.get("weights")
     rule = (", ".join(f"{name} {value:g}" for name, value in weights.items()) if weights
             else "none (no blend.json)")
+    eligible = online.get("eligible", online["users"])
+    who = (f"{online['users']:,} warm users (a seeded sample of the {eligible:,}) with more than"
+           if eligible > online["users"] else f"{online['users']:,} warm users with more than")
     lines = [
-        f"{online['users']:,} warm users with more than {online['history']} test listens: their first "
+        f"{who} {online['history']} test listens: their first "
         f"{online['history']} test listens are the online listens (what the events service would hold); "
         f"the lists are what the service would answer, scored on two horizons. Offline list: "
         f"{online['offline_list']}; learned blend weights: {rule}; capped lists keep at most "

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from tqdm.auto import tqdm
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.data.catalog import list_column
 from musicrec.evaluation import metrics as M
-from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
+from musicrec.models.blend_fit import HORIZONS, OnlineHorizons, item_artists, neighbour_lists, online_horizons
 from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, fuse
 from musicrec.models.popular import recent_popular, top_popular
 
@@ -52,6 +53,7 @@ def evaluate(
     settings: Settings,
     similar: pl.DataFrame | None = None,
     blend_weights: FusionWeights | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Metrics of every model in ``recs`` plus the baselines, as a JSON-serialisable dict.
 
@@ -59,7 +61,8 @@ def evaluate(
     personal frame (``user_id, item_id, rank``) or a shared list (``item_id, rank``, e.g. the
     ``top_popular`` artifact). ``random``, ``top_popular`` and ``recent_popular`` are computed from
     ``split.train`` when absent. ``similar`` (``item_id_1, item_id_2, score``) enables the online
-    section; without it the section says it was skipped.
+    section; without it the section says it was skipped. ``show_progress``: the online section's
+    progress bar (minutes at full size).
     """
     ks = tuple(sorted(settings.evaluation.ks))
     max_k = max(ks)
@@ -121,7 +124,8 @@ def evaluate(
     if C.User not in offline.columns:
         offline = personalise(offline, warm, seen, max_k)
     online_section = (
-        evaluate_online(test, warm, offline, similar, popular_items, settings, items, blend_weights)
+        evaluate_online(test, warm, offline, similar, popular_items, settings, items, blend_weights,
+                        show_progress)
         if similar is not None
         else {"skipped": "no similar-tracks table was given"}
     )
@@ -221,6 +225,7 @@ def random_lists(
 def evaluate_online(
     test: pl.DataFrame, warm: np.ndarray, offline: pl.DataFrame, similar: pl.DataFrame,
     popular: np.ndarray, settings: Settings, items: pl.DataFrame, weights: FusionWeights | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """The lists ``/recommendations*`` would answer, scored on two horizons after the online listens.
 
@@ -229,7 +234,9 @@ def evaluate_online(
     ``online`` (similar to the online listens), ``offline`` (the served list as is), ``alternate``
     (the original's rule), and with ``weights`` (``blend.json``) ``learned`` (the learned blend), plus
     ``offline_capped`` / ``learned_capped`` with ``[evaluation] artist_cap`` tracks per artist. Each
-    blend's NDCG over offline gets a paired bootstrap interval on the same users.
+    blend's NDCG over offline gets a paired bootstrap interval on the same users. Past
+    ``[evaluation] online_max_users`` eligible users a seeded sample of them is scored (``eligible``
+    says how many there were). ``show_progress``: a progress bar over the users (10,000 or more).
     """
     ks = tuple(sorted(settings.evaluation.ks))
     k = max(ks)
@@ -237,12 +244,22 @@ def evaluate_online(
     horizons = online_horizons(test, warm, settings.evaluation.online_history,
                                settings.evaluation.session_length)
     users = horizons.users
+    eligible, limit = len(users), settings.evaluation.online_max_users
+    if limit and eligible > limit:  # a seeded sample: the intervals below say how sure each ratio is
+        rng = np.random.default_rng(settings.evaluation.seed)
+        keep = set(rng.choice(users, limit, replace=False).tolist())
+        horizons = OnlineHorizons(*({u: v for u, v in part.items() if u in keep}
+                                    for part in (horizons.context, horizons.session, horizons.long)))
+        users = horizons.users
+    log.info("online evaluation: %d users (of %d with more than %d test listens)", len(users), eligible,
+             settings.evaluation.online_history)
     neighbours = neighbour_lists(similar, settings.similar.k)
     offline_lists = _lists(offline, users, offline.get_column(C.Rank).max() or k) if len(users) else {}
     popular_list = [int(i) for i in popular]
     artist_of = item_artists(items)
     rows: dict[str, list[tuple[int, int, int]]] = {name: [] for name in ONLINE_LISTS}
-    for user in users.tolist():
+    for user in tqdm(users.tolist(), desc="online evaluation", unit="user", mininterval=10,
+                     disable=not show_progress or len(users) < 10_000):
         events = horizons.context[user]
         near = [neighbours.get(e, ((), ())) for e in events]
         personal = offline_lists.get(user, [])
@@ -265,7 +282,7 @@ def evaluate_online(
               if r or name in ("online", "offline", "alternate")}
     n_items = max(int(items.height), 1)
     out: dict[str, Any] = {
-        "users": len(users), "history": settings.evaluation.online_history,
+        "users": len(users), "eligible": eligible, "history": settings.evaluation.online_history,
         "session_length": settings.evaluation.session_length, "artist_cap": cap,
         "weights": weights.to_dict() if weights is not None else None, "horizons": {},
     }

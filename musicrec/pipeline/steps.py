@@ -213,7 +213,7 @@ def evaluate_step(ctx: Context) -> dict[str, int]:
     weights = FusionWeights.from_dict(ctx.store.read_json(A.BLEND)["weights"])
     metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings,
                        similar=ctx.artifact(A.SIMILAR),  # similar enables the online-path metrics
-                       blend_weights=weights)
+                       blend_weights=weights, show_progress=ctx.show_progress)
     ctx.store.write_json(A.METRICS_JSON, metrics)
     tuned = ctx.store.read_json(A.TUNING) if ctx.store.exists(A.TUNING) else None
     ctx.store.write_text(A.METRICS_MD, render_markdown(metrics, tuning=tuned))

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from musicrec.config import load_settings
-from musicrec.evaluation.report import render_markdown
+from musicrec.evaluation.report import online_lines, render_markdown
 from musicrec.evaluation.runner import evaluate, personalise, random_lists
 from musicrec.models.blend_fit import online_horizons
 from musicrec.models.blending import FusionWeights
@@ -122,3 +122,22 @@ def test_evaluate_without_similar_skips_online_and_summarises_ranker():
     assert lo <= summary["ranker_over_best_baseline"] <= hi and summary["bootstrap_resamples"] == 10_000
     text = render_markdown(out)
     assert "Skipped" in text and f"95% interval {lo:.2f}-{hi:.2f}" in text
+
+
+def test_online_evaluation_scores_a_seeded_sample_past_its_cap():
+    """Five users with 4 test listens each, a cap of 3: the same 3 users every time, the metrics and
+    the report say how many of how many."""
+    rows = [(u, u * 10 + j, 15 + j if j else 0) for u in range(1, 6) for j in range(5)]  # 1 train, 4 test
+    split = time_split(events_frame(rows), SPLIT)
+    assert len(split.warm_users) == 5
+    capped = load_settings(evaluation={"ks": (1, 2), "online_history": 3, "session_length": 1,
+                                       "online_max_users": 3}, popular={"n": 5, "recent_days": 7})
+    als = pl.DataFrame({"user_id": [1, 2], "item_id": [9, 9], "rank": [1, 1]})
+    first = evaluate(split, {"als": als}, ITEMS, capped, similar=SIMILAR)["online"]
+    again = evaluate(split, {"als": als}, ITEMS, capped, similar=SIMILAR)["online"]
+    assert first["users"] == 3 and first["eligible"] == 5
+    assert first == again
+    assert "3 warm users (a seeded sample of the 5)" in "\n".join(online_lines(first))
+    every = evaluate(split, {"als": als}, ITEMS, SETTINGS, similar=SIMILAR)["online"]
+    assert every["users"] == every["eligible"] == 5
+    assert "5 warm users with more than" in "\n".join(online_lines(every))
