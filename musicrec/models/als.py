@@ -66,27 +66,61 @@ class AlsRecommender:
         self._index: tuple[tuple[int, int, int], ann.IvfIndex] | None = None
 
     # -- fitting -------------------------------------------------------------------------------------
-    def fit(self, events: pl.DataFrame, show_progress: bool = True) -> AlsRecommender:
-        """Fit on ``events`` (``user_id``, ``item_id``); users and tracks seen there become known."""
+    def fit(self, events: pl.DataFrame, show_progress: bool = True, start: AlsRecommender | None = None,
+            iterations: int | None = None) -> AlsRecommender:
+        """Fit on ``events`` (``user_id``, ``item_id``); users and tracks seen there become known.
+
+        ``start``: a warm start, a model with as many factors fitted on earlier listens. The users and
+        tracks it knows start from its factors, the others from small random values as usual, and
+        ``iterations`` (``[als] iterations`` when None) go on from there. Nothing leaks in as long as
+        ``start`` saw no listen that is not in ``events`` (an earlier cutoff of the same history)."""
         if events.height == 0:
             raise ValueError("cannot fit ALS on an empty events frame")
+        if start is not None and start.item_factors.shape[1] != self.params.factors:
+            raise ValueError(f"a warm start needs {self.params.factors} factors, the start model has "
+                             f"{start.item_factors.shape[1]}")
         self.user_ids = IdMap.from_values(events.get_column(C.User).to_numpy())
         self.item_ids = IdMap.from_values(events.get_column(C.Item).to_numpy())
         self.user_items = user_item_matrix(events, self.user_ids, self.item_ids)
         self._index = None
         with threadpool_limits(1, "blas"):
-            model = self._model()  # inside the limit: implicit warns about a threaded BLAS otherwise
+            model = self._model(iterations)  # in the limit: implicit warns about a threaded BLAS otherwise
+            if start is not None:  # implicit initialises only the factors it is not given
+                model.user_factors = self._start_factors(start.user_ids, start.user_factors, self.user_ids, 0)
+                model.item_factors = self._start_factors(start.item_ids, start.item_factors, self.item_ids, 1)
             model.fit(self.user_items, show_progress=show_progress)
         self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         return self
 
-    def _model(self) -> AlternatingLeastSquares:
+    def more(self, iterations: int, show_progress: bool = False) -> AlsRecommender:
+        """``iterations`` more iterations on the listens of the last :meth:`fit`, from the current factors
+        (implicit's iterations keep no state but the factors: k, then j more, are k + j)."""
+        with threadpool_limits(1, "blas"):
+            model = self._model(iterations)
+            model.user_factors, model.item_factors = self.user_factors, self.item_factors
+            model.fit(self.user_items, show_progress=show_progress)
+        self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._index = None
+        return self
+
+    def _model(self, iterations: int | None = None) -> AlternatingLeastSquares:
         p = self.params
         return AlternatingLeastSquares(
             factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-            iterations=p.iterations, num_threads=p.blas_threads, random_state=p.seed,
+            iterations=p.iterations if iterations is None else iterations, num_threads=p.blas_threads,
+            random_state=p.seed,
         )
+
+    def _start_factors(self, known: IdMap, factors: np.ndarray, ids: IdMap, stream: int) -> np.ndarray:
+        """Factors of ``ids``: those of ``known`` copied, the rest seeded uniform in [0, 0.01) as implicit
+        starts them."""
+        rng = np.random.default_rng([self.params.seed, stream])
+        out = rng.random((len(ids), self.params.factors), dtype=np.float32) * np.float32(0.01)
+        at = known.to_internal(ids.external, strict=False)
+        out[at >= 0] = factors[at[at >= 0]]
+        return out
 
     # -- inference -----------------------------------------------------------------------------------
     def recommend(

@@ -77,3 +77,26 @@ def test_recommend_top_items_scores_only_the_most_played():
     assert recs.join(events, on=["user_id", "item_id"]).height == 0
     exact = AlsRecommender(PARAMS).fit(events, show_progress=False).recommend(np.arange(40), n=5)
     assert not set(exact.get_column("item_id").to_list()) <= top
+
+
+def test_warm_start_continues_from_the_start_models_factors():
+    """k iterations, then j more from there, are k + j iterations: a warm start on the same listens is the
+    same model; on more listens the known users and tracks start where the earlier model left them."""
+    events = checkerboard()
+    five = AlsRecommender(PARAMS).fit(events, show_progress=False, iterations=5)
+    ten = AlsRecommender(PARAMS).fit(events, show_progress=False, start=five, iterations=5)
+    straight = AlsRecommender(PARAMS).fit(events, show_progress=False, iterations=10)
+    np.testing.assert_allclose(ten.item_factors, straight.item_factors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ten.user_factors, straight.user_factors, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(five.item_factors, straight.item_factors, rtol=1e-3)  # 5 more iterations did work
+    again = AlsRecommender(PARAMS).fit(events, show_progress=False, iterations=5).more(5)
+    np.testing.assert_allclose(again.item_factors, straight.item_factors, rtol=1e-5, atol=1e-6)
+    # with the start model's factors and 0 further work the user and track rows are copied as they are
+    more = pl.concat([events, pl.DataFrame({"user_id": [99], "item_id": [300]},
+                                           schema={"user_id": pl.Int32, "item_id": pl.Int32})])
+    grown = AlsRecommender(PARAMS).fit(more, show_progress=False, start=ten, iterations=1)
+    assert len(grown.item_ids) == len(ten.item_ids) + 1 and len(grown.user_ids) == len(ten.user_ids) + 1
+    recs = grown.recommend(np.arange(20), 5, show_progress=False)
+    assert recs.get_column("item_id").is_between(100, 119).all()  # group A's tracks, after one iteration
+    with pytest.raises(ValueError, match="3 factors"):
+        AlsRecommender(PARAMS.model_copy(update={"factors": 3})).fit(events, show_progress=False, start=ten)

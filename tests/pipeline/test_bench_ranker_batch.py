@@ -1,5 +1,7 @@
-"""bench/ranker_batch.py and bench/feature_memory.py on the tiny prepared data: both run and report."""
+"""bench/ranker_batch.py, bench/feature_memory.py and bench/als_iterations.py on the tiny prepared data:
+they run and report."""
 
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -33,3 +35,18 @@ def test_feature_memory_measures_every_part(prepared):
     assert rows[1:] == ["label split", "ALS fit (1 iterations)", "candidates of 40 users", "item_stats",
                         "user_stats", "user_taste", "similarity_to_last", "neighbour_recent",
                         "every feature (features.build)"]
+
+
+def test_als_iterations_prints_both_curves(prepared):
+    out = subprocess.run([sys.executable, "-m", "bench.als_iterations", "--prepared", str(prepared),
+                          "--split-date", "2022-12-20", "--max-iterations", "3", "--resamples", "50",
+                          "--warm-days", "1"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MUSICREC_ALS__ITERATIONS": "2",
+                              "MUSICREC_TUNING__MIN_USERS": "5"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[1:3] for line in out.stdout.splitlines() if line.startswith("| cold") or
+            line.startswith("| warm")]
+    assert [(a.strip(), int(b)) for a, b in rows] == [("cold", 1), ("cold", 2), ("cold", 3), ("warm", 1),
+                                                       ("warm", 2)]
+    assert "| cold | 2 |" in out.stdout and "| 1.000 (1.000-1.000) |" in out.stdout  # the reference row
