@@ -88,7 +88,7 @@ class AlsRecommender:
             if start is not None:  # implicit initialises only the factors it is not given
                 model.user_factors = self._start_factors(start.user_ids, start.user_factors, self.user_ids, 0)
                 model.item_factors = self._start_factors(start.item_ids, start.item_factors, self.item_ids, 1)
-            model.fit(self.user_items, show_progress=show_progress)
+            model.fit(self._confidence(), show_progress=show_progress)
         self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         return self
@@ -99,16 +99,22 @@ class AlsRecommender:
         with threadpool_limits(1, "blas"):
             model = self._model(iterations)
             model.user_factors, model.item_factors = self.user_factors, self.item_factors
-            model.fit(self.user_items, show_progress=show_progress)
+            model.fit(self._confidence(), show_progress=show_progress)
         self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._index = None
         return self
 
+    def _confidence(self) -> sp.csr_matrix:
+        """``alpha * user_items``, sharing its index arrays: implicit, given ``alpha``, would copy the whole
+        matrix to scale it (indices and all: 1.5 GB at full size); the model is built with alpha 1."""
+        m = self.user_items
+        return sp.csr_matrix((m.data * np.float32(self.params.alpha), m.indices, m.indptr), shape=m.shape)
+
     def _model(self, iterations: int | None = None) -> AlternatingLeastSquares:
         p = self.params
         return AlternatingLeastSquares(
-            factors=p.factors, regularization=p.regularization, alpha=p.alpha,
+            factors=p.factors, regularization=p.regularization, alpha=1.0,  # see _confidence
             iterations=p.iterations if iterations is None else iterations, num_threads=p.blas_threads,
             random_state=p.seed,
         )

@@ -377,6 +377,9 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_prog
              len(val.users))
     # with the ranker to tune, ALS may use half of the budget
     doc["als"] = search_als(val, settings, budget, 0.5 if tunable["ranker"] else 1.0)
+    # the window's history is a copy of most of the train period (2.9 GB at full size): not held while
+    # the ranker's training frame makes its own
+    del val
     chosen = apply(settings, doc)
     frame = None
     ranker = {a: getattr(settings.ranker, a) for a in RANKER_AXES}
