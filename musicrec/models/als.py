@@ -62,6 +62,7 @@ class AlsRecommender:
         self.user_factors = np.zeros((0, params.factors), dtype=np.float32)
         self.item_factors = np.zeros((0, params.factors), dtype=np.float32)
         self.user_items = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.warm_start: object = None  # the cutoff of the fit this one started from (WarmStarts)
         # recommend's index, built once per fitted model and the settings it depends on
         self._index: tuple[tuple[int, int, int], ann.IvfIndex] | None = None
 
@@ -265,6 +266,43 @@ class AlsRecommender:
         model.user_factors = np.load(d / "user_factors.npy")
         model.item_factors = np.load(d / "item_factors.npy")
         model.user_items = sp.load_npz(d / "user_items.npz").tocsr()
+        return model
+
+
+class WarmStarts:
+    """The ALS fits of one ``train`` run, by cutoff, as starting points of later fits (a warm start).
+
+    A run fits ALS at several cutoffs of the same train period (tune's ranker frame 7 days before its
+    end, the ALS step at its end, the blend's two 14 and 21 days before it). :meth:`fit` starts a fit
+    from the kept fit with the latest earlier cutoff and the same factors, alpha and regularization,
+    and runs ``[als] warm_iterations`` instead of ``iterations``; from scratch when there is none (or
+    ``warm_iterations`` is 0). Only an earlier cutoff of the same period is a start, so a fit never
+    sees a listen its own history does not hold. A start, once used, is dropped (the new fit, later,
+    serves any later cutoff better), and what is kept is factors and ids, not the fit's matrix.
+    Within one run the same steps make the same fits; a step rerun alone (a resumed run) fits from
+    scratch, as good by ``bench/als_iterations.py``, not bit-identical.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[object, tuple[int, float, float], AlsRecommender]] = []
+
+    def fit(self, events: pl.DataFrame, cutoff: object, params: Als,
+            show_progress: bool = False) -> AlsRecommender:
+        """ALS on ``events`` (the listens before ``cutoff``), warm-started when it can be."""
+        key = (params.factors, params.alpha, params.regularization)
+        earlier = [k for k in self._kept if k[1] == key and k[0] < cutoff]  # type: ignore[operator]
+        start = max(earlier, key=lambda k: k[0]) if earlier and params.warm_iterations else None
+        model = AlsRecommender(params)
+        if start is None:
+            model.fit(events, show_progress=show_progress)
+        else:
+            self._kept.remove(start)
+            model.fit(events, show_progress=show_progress, start=start[2], iterations=params.warm_iterations)
+        model.warm_start = None if start is None else start[0]
+        light = AlsRecommender(params)  # the factors and ids only (shared, not copied)
+        light.user_ids, light.item_ids = model.user_ids, model.item_ids
+        light.user_factors, light.item_factors = model.user_factors, model.item_factors
+        self._kept.append((cutoff, key, light))
         return model
 
 

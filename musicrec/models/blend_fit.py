@@ -33,7 +33,7 @@ import polars as pl
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.data.catalog import track_artists
-from musicrec.models.als import AlsRecommender
+from musicrec.models.als import AlsRecommender, WarmStarts
 from musicrec.models.blending import FusionWeights, listen_artists, online_scores
 from musicrec.models.ranker import RankerRecommender
 from musicrec.models.ranker.labels import period_end
@@ -236,20 +236,15 @@ def validation_split(train: pl.DataFrame, window_days: int) -> tuple[pl.DataFram
     return history, window, cut
 
 
-def _ranker_lists(history: pl.DataFrame, items: pl.DataFrame, users: np.ndarray, settings: Settings,
-                  als: AlsRecommender, show_progress: bool = False) -> pl.DataFrame:
-    """The served model replayed at the window's start: the ranker trained on ``history`` alone (its
-    own label window is the end of ``history``), ranking the validation users' candidates."""
-    model = RankerRecommender(settings, items).fit(history, als=als, show_progress=show_progress)
-    return model.recommend(users, settings.ranker.n_recs)
-
-
 def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
-              show_progress: bool = False, offline_model: str = "ranker") -> dict[str, Any]:
+              show_progress: bool = False, offline_model: str = "ranker",
+              starts: WarmStarts | None = None) -> dict[str, Any]:
     """Fit the blend's weights on the end of ``train``; the ``blend.json`` document.
 
     ``offline_model``: the model whose list the service blends, replayed at the window's start
-    (``ranker``: trained on the history before the window, like the ranker step; ``als``)."""
+    (``ranker``: trained on the history before the window, like the ranker step; ``als``).
+    ``starts``: the run's :class:`~musicrec.models.als.WarmStarts`: the ranker's frame is built first
+    (its ALS at its own, earlier cutoff), then ALS at the window's start may start from that fit."""
     start = time.perf_counter()
     cfg, history_n = settings.blend, settings.evaluation.online_history
     history, window, cut = validation_split(train, cfg.window_days)
@@ -266,16 +261,22 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
         raise ValueError(f"no user has history before {cut:%Y-%m-%d} and more than {history_n} listens "
                          f"after it: the blend cannot be fitted (use a longer [blend] window_days)")
     log.info("blend: validation window from %s, %d users", cut.date(), len(users))
-    als = AlsRecommender(settings.als).fit(history, show_progress=show_progress)
-    offline_list = offline_model
+    offline_list, ranker = offline_model, None
     if offline_model == "ranker":
+        # the served model replayed at the window's start: the ranker trained on the history alone (its
+        # own label window is the end of the history), then ranking the validation users' candidates
         try:
-            recs = _ranker_lists(history, items, users, settings, als, show_progress)
+            ranker = RankerRecommender(settings, items).fit(history, show_progress=show_progress,
+                                                            starts=starts)
         except ValueError as exc:  # e.g. too little history before the window for a label window
             log.warning("blend: the ranker cannot be trained on the history before %s (%s): the "
                         "validation's offline list is ALS", cut.date(), exc)
             offline_list = f"als (the ranker could not be trained on the history: {exc})"
-            recs = als.recommend(users, settings.als.n_recs, show_progress=False)
+    als = (starts.fit(history, cut, settings.als, show_progress) if starts is not None
+           else AlsRecommender(settings.als).fit(history, show_progress=show_progress))
+    if ranker is not None:
+        ranker.als = als  # its candidates' ALS: fitted on the same history with [als]
+        recs = ranker.recommend(users, settings.ranker.n_recs)
     else:
         recs = als.recommend(users, settings.als.n_recs, show_progress=False)
     offline = {int(u): [int(i) for i in lst] for u, lst in

@@ -49,7 +49,7 @@ import polars as pl
 from musicrec.columns import Columns as C
 from musicrec.config import Settings, Tuning, fixed_keys
 from musicrec.evaluation.metrics import bootstrap_ratio_interval, ndcg_per_user, recall_per_user
-from musicrec.models.als import AlsRecommender
+from musicrec.models.als import AlsRecommender, WarmStarts
 from musicrec.models.blend_fit import validation_split
 from musicrec.models.ranker import FEATURES, training_frame
 from musicrec.models.ranker.model import GROUP, CatBoostStage
@@ -351,9 +351,11 @@ def search_ranker(frame: pl.DataFrame, settings: Settings, budget: Budget) -> di
 
 
 # --- the whole tuning -------------------------------------------------------------------------------
-def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_progress: bool = False) -> Result:
+def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_progress: bool = False,
+         starts: WarmStarts | None = None) -> Result:
     """Choose the tunable settings on the end of ``train`` (the train period only); see the module doc.
-    ``show_progress``: progress bars of the ranker training frame's ALS fit (minutes at full size)."""
+    ``show_progress``: progress bars of the ranker training frame's ALS fit (minutes at full size);
+    ``starts``: the run's warm starts, where the frame's ALS fits are kept for later steps."""
     cfg = settings.tuning
     doc: dict[str, Any] = {"enabled": cfg.enabled, "budget_s": cfg.budget_s, "skipped": None}
     tunable = {name: set(getattr(settings, name).tunable) - set(fixed_keys(getattr(settings, name)))
@@ -389,7 +391,7 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_prog
     if tunable["ranker"]:
         start, used = time.perf_counter(), budget.core_s()
         try:
-            frame = training_frame(train, items, chosen, show_progress)
+            frame = training_frame(train, items, chosen, show_progress, starts)
         except ValueError as exc:  # tiny data: no label window, no positives
             doc["ranker"]["skipped"] = str(exc)
         else:

@@ -142,6 +142,8 @@ def run_pipeline(
             sections["split"] = ctx.store.read_json(A.SPLIT)
         if "tuning" in ctx.cache and step.name == "tune":
             sections["tuning"] = ctx.cache["tuning"]  # chosen settings, every tried point, seconds
+        if "als_info" in ctx.cache and step.name == "als":
+            sections["als"] = ctx.cache["als_info"]  # whether it started from tune's frame fit
         if "ranker_info" in ctx.cache and step.name == "ranker":
             sections["ranker"] = ctx.cache["ranker_info"]
         if "blend" in ctx.cache and step.name == "blend":

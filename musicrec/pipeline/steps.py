@@ -25,7 +25,7 @@ from musicrec.data.catalog import track_artists
 from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import evaluate
 from musicrec.models import tuning
-from musicrec.models.als import AlsRecommender
+from musicrec.models.als import AlsRecommender, WarmStarts
 from musicrec.models.blend_fit import fit_blend
 from musicrec.models.blending import FusionWeights
 from musicrec.models.popular import recent_popular, top_popular
@@ -82,6 +82,10 @@ class Context:
             self.cache.pop(A.EVENTS_FILE)  # train + test hold every row: don't keep a third copy
         return self.cache["split"]
 
+    def warm_starts(self) -> WarmStarts:
+        """The ALS fits of this run, as starting points of later ones (``[als] warm_iterations``)."""
+        return self.cache.setdefault("als_starts", WarmStarts())
+
     def als(self) -> AlsRecommender:
         if "als" not in self.cache:
             self.cache["als"] = AlsRecommender.load(self.store.local_dir(A.ALS_MODEL))
@@ -125,7 +129,8 @@ def split_step(ctx: Context) -> dict[str, int]:
 
 def tune_step(ctx: Context) -> dict[str, int]:
     assert ctx.configured is not None
-    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress)
+    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress,
+                         ctx.warm_starts())
     ctx.store.write_json(A.TUNING, result.doc)
     ctx.settings = tuning.apply(ctx.configured, result.doc)
     if result.frame is not None:  # the ranker step's training frame, built with the chosen ALS
@@ -145,7 +150,13 @@ def popular_step(ctx: Context) -> dict[str, int]:
 
 def als_step(ctx: Context) -> dict[str, int]:
     split = ctx.split()
-    model = AlsRecommender(ctx.settings.als).fit(split.train, show_progress=ctx.show_progress)
+    # from tune's frame fit (7 days earlier) in a whole run; from scratch when run alone
+    model = ctx.warm_starts().fit(split.train, split.split_date, ctx.settings.als, ctx.show_progress)
+    ctx.cache["als_info"] = {"warm_start_from": None if model.warm_start is None else str(model.warm_start),
+                             "iterations": ctx.settings.als.iterations if model.warm_start is None
+                             else ctx.settings.als.warm_iterations}
+    log.info("als: %s", "from scratch" if model.warm_start is None else
+             f"warm-started from the fit before {model.warm_start}")
     ctx.store.write_dir(A.ALS_MODEL, model.save)
     ctx.cache["als"] = model
     ctx.cache["als_fitted_here"] = True
@@ -185,7 +196,9 @@ def ranker_step(ctx: Context) -> dict[str, int]:
 def blend_step(ctx: Context) -> dict[str, int]:
     # fitted against the list the services will serve: the ranker's when it ran, else ALS's
     offline = "ranker" if _ranker_ran(ctx) else "als"
-    doc = fit_blend(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.settings, ctx.show_progress, offline)
+    doc = fit_blend(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.settings, ctx.show_progress, offline,
+                    ctx.warm_starts())
+    ctx.cache.pop("als_starts", None)  # the last ALS fit of a run
     ctx.store.write_json(A.BLEND, doc)
     ctx.cache["blend"] = {key: value for key, value in doc.items() if key != "tried"}
     return {A.BLEND: len(doc["tried"])}

@@ -100,3 +100,29 @@ def test_warm_start_continues_from_the_start_models_factors():
     assert recs.get_column("item_id").is_between(100, 119).all()  # group A's tracks, after one iteration
     with pytest.raises(ValueError, match="3 factors"):
         AlsRecommender(PARAMS.model_copy(update={"factors": 3})).fit(events, show_progress=False, start=ten)
+
+
+def test_warm_starts_start_only_from_an_earlier_cutoff_with_the_same_factors():
+    from datetime import datetime
+
+    from musicrec.models.als import WarmStarts
+
+    events = checkerboard()
+    params = PARAMS.model_copy(update={"warm_iterations": 3})
+    starts = WarmStarts()
+    d = [datetime(2022, 12, day) for day in (1, 8, 15, 22)]
+    first = starts.fit(events, d[1], params)
+    assert first.warm_start is None  # nothing kept yet: from scratch
+    assert starts.fit(events, d[0], params).warm_start is None  # d[1] is later: never a start
+    later = starts.fit(events, d[2], params)
+    assert later.warm_start == d[1]  # the latest earlier one (d[0] is earlier still)
+    # d[1] was used and dropped; d[2] serves the next one
+    assert starts.fit(events, d[3], params).warm_start == d[2]
+    assert starts.fit(events, d[3], params.model_copy(update={"factors": 3})).warm_start is None
+    assert WarmStarts().fit(events, d[0], params).warm_start is None
+    cold = WarmStarts()
+    cold.fit(events, d[0], params.model_copy(update={"warm_iterations": 0}))
+    assert cold.fit(events, d[1], params.model_copy(update={"warm_iterations": 0})).warm_start is None
+    # a warm start of 3 iterations from the same listens is the 15 + 3 iterations' model
+    np.testing.assert_allclose(later.item_factors, AlsRecommender(PARAMS).fit(events, show_progress=False,
+                               iterations=18).item_factors, rtol=1e-4, atol=1e-5)

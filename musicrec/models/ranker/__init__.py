@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from musicrec.columns import Columns as C
 from musicrec.config import Settings, load_settings
-from musicrec.models.als import AlsRecommender
+from musicrec.models.als import AlsRecommender, WarmStarts
 from musicrec.models.ranker import candidates as cand
 from musicrec.models.ranker import features as feat
 from musicrec.models.ranker.labels import (
@@ -43,7 +43,7 @@ _BATCH_USERS = 50_000  # users whose candidates and features are built at once a
 
 
 def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
-                   show_progress: bool = False) -> pl.DataFrame:
+                   show_progress: bool = False, starts: WarmStarts | None = None) -> pl.DataFrame:
     """Labelled, negative-sampled rows: ``user_id, item_id``, candidate columns, features, ``label``
     and ``group`` (window x user: a user seen in two windows makes two ranking groups).
 
@@ -52,6 +52,8 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
     what precedes it. Windows are added back in time (at most ``[ranker] windows``) until
     ``min_train_groups`` user lists are collected: one window is plenty for a large dataset, a small one
     (MovieLens 100k) needs several. ``show_progress``: the ALS fits' progress bars (minutes at full size).
+    ``starts``: the run's :class:`~musicrec.models.als.WarmStarts` (each window's ALS fit is kept there and
+    may start from an earlier one); without it every fit starts from scratch.
     """
     cfg = settings.ranker
     end = period_end(train)
@@ -71,7 +73,8 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
         groups += len(users)
         log.info("ranker window %d: features before %s, labels until %s, %d users",
                  j, split.cutoff.date(), split.until.date(), len(users))
-        als = AlsRecommender(settings.als).fit(split.history, show_progress=show_progress)
+        als = (starts.fit(split.history, split.cutoff, settings.als, show_progress) if starts is not None
+               else AlsRecommender(settings.als).fit(split.history, show_progress=show_progress))
         pairs = cand.generate(split.history, users, split.cutoff, als, settings)
         labelled = attach_labels(pairs, split.window)
         wanted = split.window.filter(pl.col(C.User).is_in(pl.Series(users).implode())).select(
@@ -192,12 +195,13 @@ class RankerRecommender:
         self.als: AlsRecommender | None = None
 
     def fit(self, train: pl.DataFrame, als: AlsRecommender | None = None,
-            rows: pl.DataFrame | None = None, show_progress: bool = False) -> RankerRecommender:
+            rows: pl.DataFrame | None = None, show_progress: bool = False,
+            starts: WarmStarts | None = None) -> RankerRecommender:
         """Fit on ``train``. ``als``: ALS already fitted on ``train`` with ``[als]`` (else fitted here, at
         the first :meth:`recommend`); ``rows``: :func:`training_frame` of the same ``train`` and settings
-        (else built here, with progress bars if ``show_progress``)."""
+        (else built here, with progress bars if ``show_progress`` and the run's ``starts``)."""
         if rows is None:
-            rows = training_frame(train, self.items, self.settings, show_progress)
+            rows = training_frame(train, self.items, self.settings, show_progress, starts)
         self.stage.fit(rows)
         self.history, self.als, self._users = train, als, None
         return self
