@@ -254,7 +254,8 @@ class AlsRecommender:
         self.item_ids.save(d / "item_ids.npy")
         np.save(d / "user_factors.npy", self.user_factors)
         np.save(d / "item_factors.npy", self.item_factors)
-        sp.save_npz(d / "user_items.npz", self.user_items)
+        # uncompressed: zlib took 34 s of the ALS step at full size, for 2.7x less disk (0.6 against 1.6 GB)
+        sp.save_npz(d / "user_items.npz", self.user_items, compressed=False)
 
     @classmethod
     def load(cls, directory: str | Path) -> AlsRecommender:

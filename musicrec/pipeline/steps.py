@@ -160,8 +160,14 @@ def als_step(ctx: Context) -> dict[str, int]:
     ctx.store.write_dir(A.ALS_MODEL, model.save)
     ctx.cache["als"] = model
     ctx.cache["als_fitted_here"] = True
-    # every user with train history gets a list: warm test users and users absent from the test alike
-    recs = model.recommend(model.user_ids.external, ctx.settings.als.n_recs, show_progress=ctx.show_progress)
+    # every user with train history gets a list: warm test users and users absent from the test alike.
+    # As many as the ranker's candidates take: the ranker step of this run reuses them (one search of
+    # the 1.3M users at full size, not one per inference batch)
+    n = ctx.settings.als.n_recs
+    top = model.recommend(model.user_ids.external, max(n, ctx.settings.ranker.n_candidates),
+                          show_progress=ctx.show_progress)
+    ctx.cache["als_top"] = top
+    recs = top.filter(pl.col(C.Rank) <= n)
     ctx.store.write_parquet(A.PERSONAL_ALS, recs)
     return {A.ALS_MODEL: len(model.user_ids), A.PERSONAL_ALS: recs.height}
 
@@ -180,10 +186,12 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     reuse = ctx.cache.get("als") if ctx.cache.get("als_fitted_here") else None
     key, frame = ctx.cache.pop("ranker_frame", (None, None))
     rows = frame if key == frame_key(ctx.settings) else None  # the tune step built it with these settings
+    top = ctx.cache.pop("als_top", None) if reuse is not None else None
     recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse, rows=rows,
-                                               show_progress=ctx.show_progress)
+                                               show_progress=ctx.show_progress, als_top=top)
     info["training_frame_from_tuning"] = rows is not None
     info["als_reused"] = reuse is not None
+    info["als_candidates_reused"] = top is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
     # no later step uses the ALS model (the blend fits its own; ctx.als() would reload it): ~2 GB at

@@ -204,3 +204,15 @@ def test_inference_in_small_batches_gives_the_same_lists(split, monkeypatch):
     batched = model.recommend(np.random.default_rng(0).permutation(users), 10)
     assert batched.equals(whole)
     assert whole.get_column("user_id").n_unique() == len(users)
+
+
+def test_candidates_from_a_precomputed_als_list_rank_alike(split):
+    """The pipeline's ALS step lists every user once; the ranker's batches take their candidates' ALS part
+    from that list instead of searching ALS again: the same lists."""
+    from musicrec.models.ranker import RankerRecommender, score_candidates
+
+    model = RankerRecommender(SETTINGS, make_items()).fit(split.train)
+    als, users = model.fitted_als(), model.users()
+    top = als.recommend(users, SETTINGS.ranker.n_candidates + 5, show_progress=False)
+    args = (model.stage, split.train, make_items(), SETTINGS, users, als, 10)
+    assert score_candidates(*args, als_top=top).equals(score_candidates(*args))

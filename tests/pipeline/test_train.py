@@ -150,8 +150,9 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "score": pl.Series(list(range(6, 0, -1)) * len(users), dtype=pl.Float32),
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
-    def fake_ranker_with_info(train, items, settings_, als=None, rows=None, show_progress=False):
-        calls["als"] = als
+    def fake_ranker_with_info(train, items, settings_, als=None, rows=None, show_progress=False,
+                              als_top=None):
+        calls["als"], calls["als_top"] = als, als_top
         return fake_ranker(train, items, settings_), {"best_iteration": 7}
 
     monkeypatch.setattr(steps_module, "train_and_recommend_with_info", fake_ranker_with_info)
@@ -162,13 +163,18 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
     assert sorted(warm["models"]) == ["als", "random", "ranker", "recent_popular", "top_popular"]
     assert 0 <= warm["models"]["ranker"]["ndcg@10"] <= 1
     assert manifest["metrics"]["online"]["offline_list"] == "ranker"  # online path scored
-    assert manifest["ranker"] == {"best_iteration": 7, "als_reused": True,
+    assert manifest["ranker"] == {"best_iteration": 7, "als_reused": True, "als_candidates_reused": True,
                                   "training_frame_from_tuning": False}  # too little data to tune
     # the ALS step's fitted model (same train period), not a refit inside the ranker
     assert calls["als"] is not None and calls["als"].user_ids.external.tolist() == sorted(
         store.read_parquet("personal_als.parquet").get_column("user_id").unique().to_list())
+    # and its lists, as many per user as the ranker's candidates; personal_als.parquet is their top n_recs
+    top, personal = calls["als_top"], store.read_parquet("personal_als.parquet")
+    assert settings.als.n_recs < top.get_column("rank").max() <= settings.ranker.n_candidates
+    assert top.filter(pl.col("rank") <= settings.als.n_recs).equals(personal)
     run_pipeline(settings, ["ranker"], prepared_dir=prepared, store=store, show_progress=False)
     assert calls["als"] is None  # run alone, the ranker refits ALS: a saved model may predate a new split
+    assert calls["als_top"] is None
     assert store.read_json("metrics.json") == manifest["metrics"]
     assert "| ranker |" in store.path("metrics.md").read_text()
     final = store.read_parquet("recommendations.parquet")

@@ -108,12 +108,14 @@ def batch_listens(history: pl.DataFrame, batch: np.ndarray) -> pl.DataFrame:
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
                      settings: Settings, users: np.ndarray | None = None,
                      als: AlsRecommender | None = None, n: int | None = None,
-                     show_progress: bool = False) -> pl.DataFrame:
+                     show_progress: bool = False, als_top: pl.DataFrame | None = None) -> pl.DataFrame:
     """Rank every user's candidates, keep ``n`` (``[ranker] n_recs`` by default): the final lists.
 
     ``als`` is an ALS model fitted on exactly ``history`` with ``[als]`` (the pipeline's ALS step has
     one); without it ALS is refit here. ``show_progress``: a progress bar over the neighbour search
-    of the users' last listens (at full size the longest part before the batches) and over the batches."""
+    of the users' last listens (at full size the longest part before the batches) and over the batches.
+    ``als_top``: ``als.recommend`` of every user, at least ``[ranker] n_candidates`` each (the pipeline's
+    ALS step has it), so the batches do not search ALS again."""
     until = period_end(history)
     # sorted: a batch is a range of user ids, and its listens one range filter of the history
     users = np.unique(history.get_column(C.User).to_numpy() if users is None else np.asarray(users))
@@ -135,7 +137,9 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
                       disable=not show_progress or len(users) <= _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
         mine = batch_listens(history, batch)
-        pairs = cand.generate(mine, batch, until, als, settings, shared, near)
+        top = None if als_top is None else als_top.filter(
+            pl.col(C.User).is_between(int(batch[0]), int(batch[-1])))
+        pairs = cand.generate(mine, batch, until, als, settings, shared, near, top)
         frame = feat.build(pairs, mine, items, until, als, settings.popular.recent_days,
                            settings.ranker.last_listens, stats)
         parts.append(frame.select(C.User, C.Item).with_columns(
@@ -156,17 +160,19 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
 
 def train_and_recommend_with_info(
     train: pl.DataFrame, items: pl.DataFrame, settings: Settings, als: AlsRecommender | None = None,
-    rows: pl.DataFrame | None = None, show_progress: bool = False,
+    rows: pl.DataFrame | None = None, show_progress: bool = False, als_top: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
 
     ``als``: an ALS model already fitted on ``train`` with ``settings.als``, reused at inference
-    instead of a refit. ``rows``: :func:`training_frame` of the same ``train`` and settings (the
-    pipeline's tuning builds it), used instead of building it again."""
+    instead of a refit, and ``als_top`` its recommendations for every user (at least ``[ranker]
+    n_candidates`` each: the candidates' ALS part). ``rows``: :func:`training_frame` of the same
+    ``train`` and settings (the pipeline's tuning builds it), used instead of building it again."""
     start = time.perf_counter()
     model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
-    recs = model.recommend(model.users(), settings.ranker.n_recs, show_progress=show_progress)
+    recs = score_candidates(model.stage, train, items, settings, model.users(), model.fitted_als(),
+                            settings.ranker.n_recs, show_progress, als_top if als is not None else None)
     info = {**model.stage.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
     return recs, info
@@ -216,10 +222,14 @@ class RankerRecommender:
         if n < 1:
             raise ValueError(f"n must be >= 1, found {n}")
         users = np.intersect1d(np.asarray(user_ids), self.users())
+        return score_candidates(self.stage, self.history, self.items, self.settings, users, self.fitted_als(),
+                                n, show_progress)
+
+    def fitted_als(self) -> AlsRecommender:
+        """The ALS model of the candidates: the one given to :meth:`fit`, else fitted on the history now."""
         if self.als is None:
             self.als = AlsRecommender(self.settings.als).fit(self.history, show_progress=False)
-        return score_candidates(self.stage, self.history, self.items, self.settings, users, self.als, n,
-                                show_progress)
+        return self.als
 
     def save(self, directory: str | Path) -> None:
         d = Path(directory)

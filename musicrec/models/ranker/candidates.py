@@ -106,14 +106,16 @@ def shared_tracks(history: pl.DataFrame, until: datetime, settings: Settings) ->
 
 def generate(
     history: pl.DataFrame, users: np.ndarray, until: datetime, als: AlsRecommender, settings: Settings,
-    shared: pl.DataFrame | None = None, near: pl.DataFrame | None = None,
+    shared: pl.DataFrame | None = None, near: pl.DataFrame | None = None, als_top: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Candidates of ``users``: ``user_id, item_id, als_rank, recent_rank, similar_score``
     (nulls where a source did not propose the track); the user's heard tracks are removed.
 
     ``shared`` is :func:`shared_tracks` of the same history and ``near`` :func:`recent_neighbours` of
     (at least) these users' last listens (each computed here when not given): a caller that generates
-    candidates for users in batches computes them once."""
+    candidates for users in batches computes them once. ``als_top``: ``als.recommend`` of (at least) these
+    users with at least ``[ranker] n_candidates`` tracks each (the pipeline's ALS step lists every user
+    once), asked of ``als`` here when not given."""
     cfg = settings.ranker
     users = np.asarray(users)
     heard = (  # only these users' pairs: inference calls this per batch of users over the whole history
@@ -121,7 +123,11 @@ def generate(
         .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32)).unique()
     )
 
-    als_part = als.recommend(users, cfg.n_candidates, filter_listened=True, show_progress=False).select(
+    als_part = (
+        als.recommend(users, cfg.n_candidates, filter_listened=True, show_progress=False) if als_top is None
+        else als_top.filter(pl.col(C.User).is_in(pl.Series(users).implode())
+                            & (pl.col(C.Rank) <= cfg.n_candidates))
+    ).select(
         pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32),
         pl.col(C.Rank).cast(pl.Int32).alias("als_rank"),
     )
