@@ -166,7 +166,7 @@ def als_step(ctx: Context) -> dict[str, int]:
     n = ctx.settings.als.n_recs
     top = model.recommend(model.user_ids.external, max(n, ctx.settings.ranker.n_candidates),
                           show_progress=ctx.show_progress)
-    ctx.cache["als_top"] = top
+    ctx.cache["als_top"] = top.select(C.User, C.Item, C.Rank)  # no score: 1.6 GB at full size
     recs = top.filter(pl.col(C.Rank) <= n)
     ctx.store.write_parquet(A.PERSONAL_ALS, recs)
     return {A.ALS_MODEL: len(model.user_ids), A.PERSONAL_ALS: recs.height}

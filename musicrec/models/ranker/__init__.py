@@ -142,17 +142,24 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
         pairs = cand.generate(mine, batch, until, als, settings, shared, near, top)
         frame = feat.build(pairs, mine, items, until, als, settings.popular.recent_days,
                            settings.ranker.last_listens, stats)
-        parts.append(frame.select(C.User, C.Item).with_columns(
-            pl.Series(C.Score, model.predict(frame)).cast(pl.Float32)))
+        scored = frame.select(C.User, C.Item).with_columns(
+            pl.Series(C.Score, model.predict(frame)).cast(pl.Float32))
+        # a user's candidates are all in one batch: its best n are final (every candidate of every batch
+        # kept to the end was ~3 GB at full size, and their sort as much again)
+        parts.append(_best(scored, settings.ranker.n_recs if n is None else n))
         log.info("ranker inference: %d of %d users scored (%d candidate rows in this batch)",
                  min(start + _BATCH_USERS, len(users)), len(users), frame.height)
     if not parts:
         return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Score: pl.Float32,
                                     C.Rank: pl.Int32})
+    return pl.concat(parts)  # the batches are ranges of sorted user ids: already in user order
+
+
+def _best(scored: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Each user's ``n`` best rows by score (ties: the smaller track id), ranked from 1."""
     return (
-        pl.concat(parts)
-        .sort([C.User, C.Score, C.Item], descending=[False, True, False])
-        .group_by(C.User, maintain_order=True).head(settings.ranker.n_recs if n is None else n)
+        scored.sort([C.User, C.Score, C.Item], descending=[False, True, False])
+        .group_by(C.User, maintain_order=True).head(n)
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias(C.Rank))
         .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Item).cast(pl.Int32), C.Score, C.Rank)
     )
