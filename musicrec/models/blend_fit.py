@@ -248,6 +248,7 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
     start = time.perf_counter()
     cfg, history_n = settings.blend, settings.evaluation.online_history
     history, window, cut = validation_split(train, cfg.window_days)
+    del train  # the pipeline passes its only reference: not held while the frames are built
     candidates_users = np.intersect1d(history.get_column(C.User).unique().to_numpy(),
                                       window.get_column(C.User).unique().to_numpy())
     horizons = online_horizons(window, candidates_users, history_n, settings.evaluation.session_length)

@@ -204,12 +204,21 @@ def ranker_step(ctx: Context) -> dict[str, int]:
 def blend_step(ctx: Context) -> dict[str, int]:
     # fitted against the list the services will serve: the ranker's when it ran, else ALS's
     offline = "ranker" if _ranker_ran(ctx) else "als"
-    doc = fit_blend(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.settings, ctx.show_progress, offline,
+    doc = fit_blend(_take_train(ctx), ctx.prepared(A.ITEMS_FILE), ctx.settings, ctx.show_progress, offline,
                     ctx.warm_starts())
     ctx.cache.pop("als_starts", None)  # the last ALS fit of a run
     ctx.store.write_json(A.BLEND, doc)
     ctx.cache["blend"] = {key: value for key, value in doc.items() if key != "tried"}
     return {A.BLEND: len(doc["tried"])}
+
+
+def _take_train(ctx: Context) -> pl.DataFrame:
+    """The train period, no longer held by the context: the blend keeps only the history before its window
+    and the window (at full size the train period is 3.2 GB next to that 3 GB history and the frames
+    built from it); the next step that needs the split reads it again (~10 s at full size)."""
+    train = ctx.split().train
+    ctx.cache.pop("split")
+    return train
 
 
 def _ranker_ran(ctx: Context) -> bool:
