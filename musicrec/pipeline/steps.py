@@ -30,6 +30,7 @@ from musicrec.models.blend_fit import fit_blend
 from musicrec.models.blending import FusionWeights
 from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.ranker import frame_key, train_and_recommend_with_info
+from musicrec.models.ranker.candidates import by_users
 from musicrec.models.similar import build_similar
 from musicrec.pipeline import artifacts as A
 from musicrec.pipeline.split import TimeSplit, time_split
@@ -248,6 +249,8 @@ def evaluate_step(ctx: Context) -> dict[str, int]:
     tuned = ctx.store.read_json(A.TUNING) if ctx.store.exists(A.TUNING) else None
     ctx.store.write_text(A.METRICS_MD, render_markdown(metrics, tuning=tuned))
     ctx.cache["metrics"] = metrics
+    for name in (A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.RANKER_RECS, A.SIMILAR):
+        ctx.cache.pop(name, None)  # export reads again what it needs: not held next to its own work
     return {A.METRICS_JSON: len(metrics)}
 
 
@@ -285,16 +288,18 @@ def user_artists(train: pl.DataFrame, items: pl.DataFrame, top: int = 3) -> pl.D
     >>> user_artists(train, items).rows()
     [(1, 7, 2, 1), (1, 9, 1, 2), (2, 9, 1, 1)]
     """
-    return (
-        train.select(pl.col(C.User), pl.col(C.Item).cast(pl.Int64))
-        .join(track_artists(items), on=C.Item)
+    artists = track_artists(items)
+    # per group of users: the export step, joining all 200M listens at once, was OOM-killed at full size
+    return by_users(train, lambda part: (
+        part.select(pl.col(C.User), pl.col(C.Item).cast(pl.Int64))
+        .join(artists, on=C.Item)
         .group_by(C.User, C.Artist).agg(pl.len().alias(C.Plays))
         .sort([C.User, C.Plays, C.Artist], descending=[False, True, False])
         .group_by(C.User, maintain_order=True).head(top)
         .with_columns(pl.int_range(1, pl.len() + 1).over(C.User).alias(C.Rank))
         .select(pl.col(C.User).cast(pl.Int32), pl.col(C.Artist).cast(pl.Int32),
                 pl.col(C.Plays).cast(pl.Int32), pl.col(C.Rank).cast(pl.Int16))
-    )
+    ), order=[C.User, C.Rank])
 
 
 STEPS: tuple[Step, ...] = (

@@ -51,3 +51,15 @@ def test_groups_of_users_give_the_same_answer(history, monkeypatch):
     for column in grouped_items.columns[1:]:
         got, want = grouped_items.get_column(column).to_numpy(), whole_items.get_column(column).to_numpy()
         assert np.allclose(got, want, rtol=1e-5, atol=1e-6), column
+
+
+def test_users_top_artists_on_groups_of_users_are_the_same(history, monkeypatch):
+    from musicrec.pipeline.steps import user_artists
+
+    items = pl.DataFrame({"item_id": np.arange(500, dtype=np.int32),
+                          "artist_ids": [[int(i) % 37, int(i) % 11 + 100] for i in range(500)]})
+    whole = user_artists(history, items)
+    monkeypatch.setattr(candidates, "CHUNK_ROWS", 1_000)  # 12 groups of users
+    chunked = user_artists(history, items)
+    assert chunked.equals(whole)
+    assert whole.height > 300 and whole.get_column("rank").max() == 3
