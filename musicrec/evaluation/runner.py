@@ -70,7 +70,7 @@ def evaluate(
     warm = np.asarray(split.warm_users)
     cold = np.asarray(split.cold_users)
     # the warm users' train pairs (only their lists are personalised; an anti-join needs no unique):
-    # at full size a unique over all 200M train pairs was a hash set of every listen
+    # at full size a unique over all 200M train pairs would be a hash set of every listen
     seen = train.filter(pl.col(C.User).is_in(pl.Series(warm).implode())).select(C.User, C.Item)
     truth = test.select(C.User, C.Item).unique()
     n_items = int(items.height)

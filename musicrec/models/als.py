@@ -83,23 +83,28 @@ class AlsRecommender:
         self.user_ids = IdMap.from_values(events.get_column(C.User).to_numpy())
         self.item_ids = IdMap.from_values(events.get_column(C.Item).to_numpy())
         self.user_items = user_item_matrix(events, self.user_ids, self.item_ids)
-        self._index = None
-        with threadpool_limits(1, "blas"):
-            model = self._model(iterations)  # in the limit: implicit warns about a threaded BLAS otherwise
-            if start is not None:  # implicit initialises only the factors it is not given
-                model.user_factors = self._start_factors(start.user_ids, start.user_factors, self.user_ids, 0)
-                model.item_factors = self._start_factors(start.item_ids, start.item_factors, self.item_ids, 1)
-            model.fit(self._confidence(), show_progress=show_progress)
-        self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        return self
+        factors = None if start is None else (
+            self._start_factors(start.user_ids, start.user_factors, self.user_ids, 0),
+            self._start_factors(start.item_ids, start.item_factors, self.item_ids, 1))
+        return self._iterate(self.params.iterations if iterations is None else iterations, factors,
+                             show_progress)
 
     def more(self, iterations: int, show_progress: bool = False) -> AlsRecommender:
         """``iterations`` more iterations on the listens of the last :meth:`fit`, from the current factors
         (implicit's iterations keep no state but the factors: k, then j more, are k + j)."""
-        with threadpool_limits(1, "blas"):
-            model = self._model(iterations)
-            model.user_factors, model.item_factors = self.user_factors, self.item_factors
+        return self._iterate(iterations, (self.user_factors, self.item_factors), show_progress)
+
+    def _iterate(self, iterations: int, factors: tuple[np.ndarray, np.ndarray] | None,
+                 show_progress: bool) -> AlsRecommender:
+        """Run implicit's ALS on ``user_items`` from ``factors`` (users, tracks), or from its own random
+        start when None; keep the result."""
+        p = self.params
+        with threadpool_limits(1, "blas"):  # set first: implicit warns about a threaded BLAS otherwise
+            model = AlternatingLeastSquares(
+                factors=p.factors, regularization=p.regularization, alpha=1.0,  # see _confidence
+                iterations=iterations, num_threads=p.blas_threads, random_state=p.seed)
+            if factors is not None:  # implicit initialises only the factors it is not given
+                model.user_factors, model.item_factors = factors
             model.fit(self._confidence(), show_progress=show_progress)
         self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
@@ -111,14 +116,6 @@ class AlsRecommender:
         matrix to scale it (indices and all: 1.5 GB at full size); the model is built with alpha 1."""
         m = self.user_items
         return sp.csr_matrix((m.data * np.float32(self.params.alpha), m.indices, m.indptr), shape=m.shape)
-
-    def _model(self, iterations: int | None = None) -> AlternatingLeastSquares:
-        p = self.params
-        return AlternatingLeastSquares(
-            factors=p.factors, regularization=p.regularization, alpha=1.0,  # see _confidence
-            iterations=p.iterations if iterations is None else iterations, num_threads=p.blas_threads,
-            random_state=p.seed,
-        )
 
     def _start_factors(self, known: IdMap, factors: np.ndarray, ids: IdMap, stream: int) -> np.ndarray:
         """Factors of ``ids``: those of ``known`` copied, the rest seeded uniform in [0, 0.01) as implicit
@@ -254,7 +251,7 @@ class AlsRecommender:
         self.item_ids.save(d / "item_ids.npy")
         np.save(d / "user_factors.npy", self.user_factors)
         np.save(d / "item_factors.npy", self.item_factors)
-        # uncompressed: zlib took 34 s of the ALS step at full size, for 2.7x less disk (0.6 against 1.6 GB)
+        # uncompressed: at full size compressing the 200M-entry matrix takes tens of seconds to save ~1 GB
         sp.save_npz(d / "user_items.npz", self.user_items, compressed=False)
 
     @classmethod

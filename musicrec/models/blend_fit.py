@@ -33,7 +33,7 @@ import polars as pl
 from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.data.catalog import track_artists
-from musicrec.models.als import AlsRecommender, WarmStarts
+from musicrec.models.als import WarmStarts
 from musicrec.models.blending import FusionWeights, listen_artists, online_scores
 from musicrec.models.ranker import RankerRecommender
 from musicrec.models.ranker.labels import period_end
@@ -273,8 +273,7 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
             log.warning("blend: the ranker cannot be trained on the history before %s (%s): the "
                         "validation's offline list is ALS", cut.date(), exc)
             offline_list = f"als (the ranker could not be trained on the history: {exc})"
-    als = (starts.fit(history, cut, settings.als, show_progress) if starts is not None
-           else AlsRecommender(settings.als).fit(history, show_progress=show_progress))
+    als = (starts or WarmStarts()).fit(history, cut, settings.als, show_progress)
     if ranker is not None:
         ranker.als = als  # its candidates' ALS: fitted on the same history with [als]
         recs = ranker.recommend(users, settings.ranker.n_recs)

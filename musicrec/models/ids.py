@@ -16,8 +16,8 @@ class UnknownIdError(KeyError):
 # ids mapped per slice by IdMap.to_internal (bounded temporaries)
 _SLICE = 8_000_000
 # integer ids spanning at most this many values per id (plus a little) are mapped through a lookup
-# table (4 bytes per value in the span) instead of a binary search: ~10x faster on the synthetic and
-# Yandex user ids (0..n); sparse ids (Yandex track ids: 1M of a 100M range) keep the binary search
+# table (4 bytes per value in the span) instead of a binary search: the synthetic and Yandex user ids
+# (0..n) are dense; sparse ids (Yandex track ids: 1M of a 100M range) keep the binary search
 _DENSE_SPAN = 4
 
 @dataclass(frozen=True, eq=False)

@@ -216,7 +216,7 @@ def blend_step(ctx: Context) -> dict[str, int]:
 def _take_train(ctx: Context) -> pl.DataFrame:
     """The train period, no longer held by the context: the blend keeps only the history before its window
     and the window (at full size the train period is 3.2 GB next to that 3 GB history and the frames
-    built from it); the next step that needs the split reads it again (~10 s at full size)."""
+    built from it); the next step that needs the split reads it again."""
     train = ctx.split().train
     ctx.cache.pop("split")
     return train
@@ -289,7 +289,7 @@ def user_artists(train: pl.DataFrame, items: pl.DataFrame, top: int = 3) -> pl.D
     [(1, 7, 2, 1), (1, 9, 1, 2), (2, 9, 1, 1)]
     """
     artists = track_artists(items)
-    # per group of users: the export step, joining all 200M listens at once, was OOM-killed at full size
+    # per group of users: joining all 200M listens at once does not fit in memory at full size
     return by_users(train, lambda part: (
         part.select(pl.col(C.User), pl.col(C.Item).cast(pl.Int64))
         .join(artists, on=C.Item)

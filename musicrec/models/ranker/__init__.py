@@ -73,8 +73,7 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
         groups += len(users)
         log.info("ranker window %d: features before %s, labels until %s, %d users",
                  j, split.cutoff.date(), split.until.date(), len(users))
-        als = (starts.fit(split.history, split.cutoff, settings.als, show_progress) if starts is not None
-               else AlsRecommender(settings.als).fit(split.history, show_progress=show_progress))
+        als = (starts or WarmStarts()).fit(split.history, split.cutoff, settings.als, show_progress)
         pairs = cand.generate(split.history, users, split.cutoff, als, settings)
         labelled = attach_labels(pairs, split.window)
         wanted = split.window.filter(pl.col(C.User).is_in(pl.Series(users).implode())).select(
@@ -144,8 +143,8 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
                            settings.ranker.last_listens, stats)
         scored = frame.select(C.User, C.Item).with_columns(
             pl.Series(C.Score, model.predict(frame)).cast(pl.Float32))
-        # a user's candidates are all in one batch: its best n are final (every candidate of every batch
-        # kept to the end was ~3 GB at full size, and their sort as much again)
+        # a user's candidates are all in one batch: its best n are final (keeping every scored candidate
+        # to the end would hold ~3 GB at full size, and their sort as much again)
         parts.append(_best(scored, settings.ranker.n_recs if n is None else n))
         log.info("ranker inference: %d of %d users scored (%d candidate rows in this batch)",
                  min(start + _BATCH_USERS, len(users)), len(users), frame.height)
@@ -172,14 +171,14 @@ def train_and_recommend_with_info(
     """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
 
     ``als``: an ALS model already fitted on ``train`` with ``settings.als``, reused at inference
-    instead of a refit, and ``als_top`` its recommendations for every user (at least ``[ranker]
-    n_candidates`` each: the candidates' ALS part). ``rows``: :func:`training_frame` of the same
+    instead of a refit, and ``als_top`` that model's recommendations for every user (at least
+    ``[ranker] n_candidates`` each: the candidates' ALS part). ``rows``: :func:`training_frame` of the same
     ``train`` and settings (the pipeline's tuning builds it), used instead of building it again."""
     start = time.perf_counter()
     model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
     recs = score_candidates(model.stage, train, items, settings, model.users(), model.fitted_als(),
-                            settings.ranker.n_recs, show_progress, als_top if als is not None else None)
+                            settings.ranker.n_recs, show_progress, als_top)
     info = {**model.stage.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
     return recs, info
