@@ -137,7 +137,10 @@ def test_recommend_builds_its_index_once_per_model(fitted, monkeypatch):
     second = model.recommend(np.arange(200, 400), 10, show_progress=False)
     assert len(built) == 1
     both = model.recommend(np.arange(400), 10, show_progress=False)
-    assert both.equals(pl.concat([first, second]).sort(["user_id", "rank"]))
+    batched = pl.concat([first, second]).sort(["user_id", "rank"])
+    # the same lists; a score may differ in its last bits (BLAS blocks a batch of 400 queries differently)
+    assert both.select("user_id", "item_id", "rank").equals(batched.select("user_id", "item_id", "rank"))
+    assert np.allclose(both.get_column("score").to_numpy(), batched.get_column("score").to_numpy(), atol=1e-5)
     model.params = model.params.model_copy(update={"ann_nprobe": 16})
     model.recommend(np.arange(10), 10, show_progress=False)
     assert len(built) == 2
