@@ -236,7 +236,11 @@ def ranking_metrics(
     return out
 
 
-def novelty_at_k(recs: pl.DataFrame, train: pl.DataFrame, k: int, users: np.ndarray) -> float:
+REACH = "_reach"  # train users who listened to a track (novelty)
+
+
+def novelty_at_k(recs: pl.DataFrame, train: pl.DataFrame | None, k: int, users: np.ndarray,
+                 reach: tuple[pl.DataFrame, int] | None = None) -> float:
     """Mean self-information, in bits, of the recommended tracks: ``-log2(p(item))``.
 
     ``p(item)`` is the share of train users who listened to the track (a track nobody listened to
@@ -250,13 +254,18 @@ def novelty_at_k(recs: pl.DataFrame, train: pl.DataFrame, k: int, users: np.ndar
     >>> recs = pl.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 11], "rank": [1, 2, 1]})
     >>> novelty_at_k(recs, train, 2, np.array([1, 2]))
     1.5
+
+    ``reach``: ``(frame of item_id, _reach; the number of train users)`` counted beforehand (the
+    evaluation scores several lists against one train period); ``train`` is then not read.
     """
-    n_users = max(train.get_column(C.User).n_unique(), 1)
-    reach = train.group_by(C.Item).agg(pl.col(C.User).n_unique().alias("_reach"))
+    if reach is None:
+        reach = (train.group_by(C.Item).agg(pl.col(C.User).n_unique().alias(REACH)),
+                 train.get_column(C.User).n_unique())
+    per_item, n_users = reach[0], max(reach[1], 1)
     per = (
         top_k(recs, k, users)
-        .join(reach, on=C.Item, how="left")
-        .with_columns((-(pl.col("_reach").fill_null(1).clip(1, None) / n_users).log(2)).alias("_bits"))
+        .join(per_item, on=C.Item, how="left")
+        .with_columns((-(pl.col(REACH).fill_null(1).clip(1, None) / n_users).log(2)).alias("_bits"))
         .group_by(C.User)
         .agg(pl.col("_bits").mean())
     )

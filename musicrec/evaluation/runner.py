@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,10 @@ from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.data.catalog import list_column
 from musicrec.evaluation import metrics as M
-from musicrec.models.blend_fit import HORIZONS, OnlineHorizons, item_artists, neighbour_lists, online_horizons
+from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
 from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, fuse
 from musicrec.models.popular import recent_popular, top_popular
+from musicrec.models.ranker import candidates
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,6 @@ def evaluate(
     train, test = split.train, split.test
     warm = np.asarray(split.warm_users)
     cold = np.asarray(split.cold_users)
-    # the warm users' train pairs (only their lists are personalised; an anti-join needs no unique):
-    # at full size a unique over all 200M train pairs would be a hash set of every listen
-    seen = train.filter(pl.col(C.User).is_in(pl.Series(warm).implode())).select(C.User, C.Item)
     truth = test.select(C.User, C.Item).unique()
     n_items = int(items.height)
 
@@ -81,19 +80,16 @@ def evaluate(
     recent = recs.get("recent_popular")
     if recent is None:
         recent = recent_popular(train, settings.popular.n, settings.popular.recent_days, split.split_date)
-    lists: dict[str, pl.DataFrame] = {
-        "random": recs.get("random", random_lists(train, warm, max_k, settings.evaluation.seed, seen)),
-        "top_popular": popular,
-        "recent_popular": recent,
-    }
+    lists: dict[str, pl.DataFrame] = {"top_popular": popular, "recent_popular": recent}
     lists.update({name: frame for name, frame in recs.items() if name not in lists})
+    personal_lists = personal_baselines(train, warm, lists, max_k, settings.evaluation.seed,
+                                        random="random" not in lists)
+    personal_lists.update({name: frame for name, frame in lists.items() if C.User in frame.columns})
+    popularity = item_reach(train)
 
     warm_models: dict[str, dict[str, float]] = {}
-    personal_lists: dict[str, pl.DataFrame] = {}
-    for name, frame in lists.items():
-        personal = personalise(frame, warm, seen, max_k) if C.User not in frame.columns else frame
-        personal_lists[name] = personal
-        warm_models[name] = score_list(personal, truth, train, items, ks, warm, n_items)
+    for name in dict.fromkeys(("random", *lists)):
+        warm_models[name] = score_list(personal_lists[name], truth, popularity, items, ks, warm, n_items)
         log.info("%s: ndcg@%d %.4f", name, max_k, warm_models[name][f"ndcg@{max_k}"])
     summary = summarise(warm_models, max_k)
     if summary.get("ranker_over_best_baseline") is not None and len(warm):
@@ -120,9 +116,7 @@ def evaluate(
     }
 
     offline_name = "ranker" if "ranker" in recs else "als" if "als" in recs else "top_popular"
-    offline = lists[offline_name]
-    if C.User not in offline.columns:
-        offline = personalise(offline, warm, seen, max_k)
+    offline = personal_lists[offline_name]
     online_section = (
         evaluate_online(test, warm, offline, similar, popular_items, settings, items, blend_weights,
                         show_progress)
@@ -144,18 +138,64 @@ def evaluate(
 
 
 def score_list(
-    recs: pl.DataFrame, truth: pl.DataFrame, train: pl.DataFrame, items: pl.DataFrame,
+    recs: pl.DataFrame, truth: pl.DataFrame, popularity: tuple[pl.DataFrame, int], items: pl.DataFrame,
     ks: tuple[int, ...], users: np.ndarray, n_items: int,
 ) -> dict[str, float]:
-    """Ranking metrics at each k plus novelty, coverage and diversity at the largest k."""
+    """Ranking metrics at each k plus novelty (``popularity``: :func:`item_reach`), coverage and
+    diversity at the largest k."""
     k = max(ks)
     out = M.ranking_metrics(recs, truth, ks, users)
-    out[f"novelty@{k}"] = M.novelty_at_k(recs, train, k, users)
+    out[f"novelty@{k}"] = M.novelty_at_k(recs, None, k, users, reach=popularity)
     out[f"coverage@{k}"] = M.item_coverage_at_k(recs, k, users, max(n_items, 1))
     column = list_column(items, C.GenreIds, C.Genres)
     if column is not None:
         out[f"diversity@{k}"] = M.genre_diversity_at_k(recs, items, k, users, column)
     return out
+
+
+def user_groups(train: pl.DataFrame, users: np.ndarray) -> Iterator[tuple[np.ndarray, pl.DataFrame]]:
+    """``users`` in groups (``user_id % g``) of at most about ``CHUNK_ROWS`` train listens, each with
+    its users' train pairs ``user_id, item_id``. At full size the warm users' pairs are 190M rows, and
+    an anti-join against all of them at once a hash table of every one; below ``CHUNK_ROWS`` listens
+    (everything up to 1/10 scale) it is one group."""
+    g = max(1, -(-train.height // candidates.CHUNK_ROWS))
+    users = np.asarray(users)
+    for j in range(g):
+        part = users[users % g == j] if g > 1 else users
+        pairs = train.filter(pl.col(C.User).is_in(pl.Series(part).implode())).select(C.User, C.Item)
+        yield part, pairs
+
+
+def personal_baselines(train: pl.DataFrame, users: np.ndarray, lists: dict[str, pl.DataFrame], k: int,
+                       seed: int, random: bool = True) -> dict[str, pl.DataFrame]:
+    """Each shared list of ``lists`` (no ``user_id`` column) as a personal top ``k`` of each user
+    (:func:`personalise`), plus ``random`` (:func:`random_lists`, seeded) when asked, built per group
+    of users (:func:`user_groups`)."""
+    shared = [name for name, frame in lists.items() if C.User not in frame.columns]
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in (["random"] if random else []) + shared}
+    catalogue = np.sort(train.get_column(C.Item).unique().to_numpy())
+    rng = np.random.default_rng(seed)
+    for part, seen in user_groups(train, users):
+        if random:
+            parts["random"].append(random_lists(catalogue, part, k, rng, seen))
+        for name in shared:
+            parts[name].append(personalise(lists[name], part, seen, k))
+    return {name: pl.concat(frames).sort(C.User, maintain_order=True) for name, frames in parts.items()}
+
+
+def item_reach(train: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """How many train users listened to each track (``item_id, _reach``), and how many users train has:
+    what :func:`musicrec.evaluation.metrics.novelty_at_k` reads, counted once for every model and per
+    group of users (the users are disjoint, so the counts add up).
+
+    >>> reach, n = item_reach(pl.DataFrame({"user_id": [1, 1, 2], "item_id": [7, 7, 7]}))
+    >>> reach.rows(), n
+    ([(7, 2)], 2)
+    """
+    per_group = candidates.by_users(train, lambda part: part.select(C.User, C.Item).unique()
+                                    .group_by(C.Item).agg(pl.len().alias(M.REACH)))
+    reach = per_group.group_by(C.Item).agg(pl.col(M.REACH).sum()).sort(C.Item)
+    return reach, train.get_column(C.User).n_unique()
 
 
 def summarise(models: dict[str, dict[str, float]], k: int) -> dict[str, Any]:
@@ -201,14 +241,13 @@ def personalise(shared: pl.DataFrame, users: np.ndarray, seen: pl.DataFrame, k: 
 
 
 def random_lists(
-    train: pl.DataFrame, users: np.ndarray, k: int, seed: int, seen: pl.DataFrame
+    catalogue: np.ndarray, users: np.ndarray, k: int, rng: np.random.Generator, seen: pl.DataFrame
 ) -> pl.DataFrame:
-    """``k`` tracks per user drawn uniformly (seeded) from the tracks played in train, unheard ones only."""
-    catalogue = np.sort(train.get_column(C.Item).unique().to_numpy())
+    """``k`` tracks per user drawn uniformly by ``rng`` from ``catalogue`` (the tracks played in train),
+    unheard ones only (``seen``: the users' train pairs)."""
     users = np.asarray(users)
     if len(catalogue) == 0 or len(users) == 0:
-        return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Rank: pl.Int32})
-    rng = np.random.default_rng(seed)
+        return pl.DataFrame(schema={**seen.schema, C.Rank: pl.Int32})
     draws = 3 * k  # enough spare draws for duplicates and heard tracks in all but tiny catalogues
     long = pl.DataFrame({
         C.User: np.repeat(users, draws),
@@ -241,19 +280,23 @@ def evaluate_online(
     ks = tuple(sorted(settings.evaluation.ks))
     k = max(ks)
     cap = settings.evaluation.artist_cap
-    horizons = online_horizons(test, warm, settings.evaluation.online_history,
-                               settings.evaluation.session_length)
-    users = horizons.users
+    history = settings.evaluation.online_history
+    users = np.sort(
+        test.filter(pl.col(C.User).is_in(pl.Series(np.asarray(warm)).implode()))
+        .group_by(C.User).len().filter(pl.col("len") > history).get_column(C.User).to_numpy()
+    ).astype(np.int64)
     eligible, limit = len(users), settings.evaluation.online_max_users
     if limit and eligible > limit:  # a seeded sample: the intervals below say how sure each ratio is
-        rng = np.random.default_rng(settings.evaluation.seed)
-        keep = set(rng.choice(users, limit, replace=False).tolist())
-        horizons = OnlineHorizons(*({u: v for u, v in part.items() if u in keep}
-                                    for part in (horizons.context, horizons.session, horizons.long)))
-        users = horizons.users
+        users = np.sort(np.random.default_rng(settings.evaluation.seed).choice(users, limit, replace=False))
+    # the listens of the chosen users only (at full size all remaining listens of every eligible user
+    # as Python sets would take GBs)
+    horizons = online_horizons(test, users, history, settings.evaluation.session_length)
+    users = horizons.users
     log.info("online evaluation: %d users (of %d with more than %d test listens)", len(users), eligible,
-             settings.evaluation.online_history)
-    neighbours = neighbour_lists(similar, settings.similar.k)
+             history)
+    heard = list({item for events in horizons.context.values() for item in events})
+    neighbours = neighbour_lists(similar.filter(pl.col(C.Item1).is_in(pl.Series(heard).implode())),
+                                 settings.similar.k)
     offline_lists = _lists(offline, users, offline.get_column(C.Rank).max() or k) if len(users) else {}
     popular_list = [int(i) for i in popular]
     artist_of = item_artists(items)

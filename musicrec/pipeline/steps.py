@@ -232,25 +232,30 @@ def _ranker_ran(ctx: Context) -> bool:
 
 
 def evaluate_step(ctx: Context) -> dict[str, int]:
-    recs = {
-        "top_popular": ctx.artifact(A.TOP_POPULAR),
-        "recent_popular": ctx.artifact(A.TOP_RECENT),
-        "als": ctx.artifact(A.PERSONAL_ALS),
-    }
-    if _ranker_ran(ctx):
-        recs["ranker"] = ctx.artifact(A.RANKER_RECS)
-    else:
+    ranker = _ranker_ran(ctx)
+    if not ranker:
         log.info("no ranker output from after the last ALS fit: the ranker is not scored")
+    # each personal list as deep as it is scored, read before the split: the served one to its n_recs
+    # (the online section blends all of it), ALS's otherwise to the largest k (at full size its 100
+    # tracks per user, the ranker's candidates, are 2 GB)
+    def top(name: str, n: int) -> pl.DataFrame:
+        return ctx.store.read_parquet(name).filter(pl.col(C.Rank) <= n)
+
+    als_depth = max(ctx.settings.evaluation.ks) if ranker else ctx.settings.als.n_recs
+    recs = {"top_popular": ctx.store.read_parquet(A.TOP_POPULAR),
+            "recent_popular": ctx.store.read_parquet(A.TOP_RECENT), "als": top(A.PERSONAL_ALS, als_depth)}
+    if ranker:
+        recs["ranker"] = top(A.RANKER_RECS, ctx.settings.ranker.n_recs)
     weights = FusionWeights.from_dict(ctx.store.read_json(A.BLEND)["weights"])
     metrics = evaluate(ctx.split(), recs, ctx.prepared(A.ITEMS_FILE), ctx.settings,
-                       similar=ctx.artifact(A.SIMILAR),  # similar enables the online-path metrics
+                       similar=ctx.store.read_parquet(A.SIMILAR),  # enables the online-path metrics
                        blend_weights=weights, show_progress=ctx.show_progress)
     ctx.store.write_json(A.METRICS_JSON, metrics)
     tuned = ctx.store.read_json(A.TUNING) if ctx.store.exists(A.TUNING) else None
     ctx.store.write_text(A.METRICS_MD, render_markdown(metrics, tuning=tuned))
     ctx.cache["metrics"] = metrics
     for name in (A.TOP_POPULAR, A.TOP_RECENT, A.PERSONAL_ALS, A.RANKER_RECS, A.SIMILAR):
-        ctx.cache.pop(name, None)  # export reads again what it needs: not held next to its own work
+        ctx.cache.pop(name, None)  # earlier steps' frames: not held next to export's work
     return {A.METRICS_JSON: len(metrics)}
 
 
