@@ -26,7 +26,7 @@ from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.data.catalog import list_column
 from musicrec.evaluation import metrics as M
-from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
+from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons, online_users
 from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, fuse
 from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.ranker import candidates
@@ -281,15 +281,9 @@ def evaluate_online(
     k = max(ks)
     cap = settings.evaluation.artist_cap
     history = settings.evaluation.online_history
-    users = np.sort(
-        test.filter(pl.col(C.User).is_in(pl.Series(np.asarray(warm)).implode()))
-        .group_by(C.User).len().filter(pl.col("len") > history).get_column(C.User).to_numpy()
-    ).astype(np.int64)
-    eligible, limit = len(users), settings.evaluation.online_max_users
-    if limit and eligible > limit:  # a seeded sample: the intervals below say how sure each ratio is
-        users = np.sort(np.random.default_rng(settings.evaluation.seed).choice(users, limit, replace=False))
-    # the listens of the chosen users only (at full size all remaining listens of every eligible user
-    # as Python sets would take GBs)
+    # past online_max_users a seeded sample: the intervals below say how sure each ratio is
+    users, eligible = online_users(test, warm, history, settings.evaluation.online_max_users,
+                                   settings.evaluation.seed)
     horizons = online_horizons(test, users, history, settings.evaluation.session_length)
     users = horizons.users
     log.info("online evaluation: %d users (of %d with more than %d test listens)", len(users), eligible,

@@ -86,6 +86,28 @@ def online_horizons(
     return OnlineHorizons(context, session, long)
 
 
+def online_users(period: pl.DataFrame, users: np.ndarray, history: int, limit: int, seed: int
+                 ) -> tuple[np.ndarray, int]:
+    """The users of ``users`` with more than ``history`` listens in ``period`` (sorted), or a seeded
+    sample of ``limit`` of them when there are more (``limit`` 0: all); and how many were eligible.
+    Chosen before :func:`online_horizons` builds their targets: at full size every eligible user's
+    remaining listens as Python sets would take GBs.
+
+    >>> period = pl.DataFrame({"user_id": [1, 1, 2, 2, 2, 3, 3, 3], "item_id": [5, 6, 5, 6, 7, 5, 6, 7]})
+    >>> online_users(period, np.array([1, 2, 3]), history=1, limit=0, seed=0)
+    (array([1, 2, 3]), 3)
+    >>> online_users(period, np.array([1, 2, 3]), history=2, limit=1, seed=0)[1]
+    2
+    """
+    eligible = np.sort(
+        period.filter(pl.col(C.User).is_in(pl.Series(np.asarray(users)).implode()))
+        .group_by(C.User).len().filter(pl.col("len") > history).get_column(C.User).to_numpy()
+    ).astype(np.int64)
+    if limit and len(eligible) > limit:
+        return np.sort(np.random.default_rng(seed).choice(eligible, limit, replace=False)), len(eligible)
+    return eligible, len(eligible)
+
+
 def neighbour_lists(similar: pl.DataFrame, k: int) -> dict[int, tuple[list[int], list[float]]]:
     """``similar.parquet`` as the features service answers it: track -> (similar ids, scores), best first."""
     grouped = (
@@ -251,13 +273,9 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
     del train  # the pipeline passes its only reference: not held while the frames are built
     candidates_users = np.intersect1d(history.get_column(C.User).unique().to_numpy(),
                                       window.get_column(C.User).unique().to_numpy())
-    horizons = online_horizons(window, candidates_users, history_n, settings.evaluation.session_length)
+    chosen_users, _ = online_users(window, candidates_users, history_n, cfg.max_users, cfg.seed)
+    horizons = online_horizons(window, chosen_users, history_n, settings.evaluation.session_length)
     users = horizons.users
-    if len(users) > cfg.max_users:
-        keep = set(np.random.default_rng(cfg.seed).choice(users, cfg.max_users, replace=False).tolist())
-        horizons = OnlineHorizons(*({u: v for u, v in part.items() if u in keep}
-                                    for part in (horizons.context, horizons.session, horizons.long)))
-        users = horizons.users
     if len(users) == 0:
         raise ValueError(f"no user has history before {cut:%Y-%m-%d} and more than {history_n} listens "
                          f"after it: the blend cannot be fitted (use a longer [blend] window_days)")
