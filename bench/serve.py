@@ -293,6 +293,8 @@ def run(artifacts: Path, tmp: Path, n_requests: int, levels: list[int], answers:
                          startup_timeout_s=300, workers=workers["recommendations"]) as recs,
           ServiceProcess("bench.bare:app", port=ports["bare"]) as bare):
         services = {"recommendations": recs, "features": features, "events": events, "bare": bare}
+        print("start-up (spawn to a healthy /health): " + ", ".join(
+            f"{name} {s.startup_s:.1f} s" for name, s in services.items()), flush=True)
         print_rss("after start", services)
         rng = np.random.default_rng(1)
         users = pq.read_table(artifacts / "recommendations.parquet", columns=["user_id"]).column(0)

@@ -28,6 +28,9 @@ def test_serve_bench_measures_every_endpoint_and_checks_its_answers(tmp_path):
     assert all(row[-1] == "0" for row in rows)  # no errors on any endpoint
     recorded = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert f"answers: {len(recorded)} written" in first.stdout and len(recorded) > 100
+    startup = next(line for line in first.stdout.splitlines() if line.startswith("start-up"))
+    seconds = [float(part.split()[1]) for part in startup.split(": ", 1)[1].split(", ")]
+    assert len(seconds) == 4 and all(0 < s < 300 for s in seconds)  # each service, and the bare endpoint
 
     second = _bench(tmp_path)  # the same artifacts (kept in --workdir): the same answers
     assert second.returncode == 0, second.stderr[-2000:]

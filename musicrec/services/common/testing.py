@@ -140,6 +140,7 @@ class ServiceProcess(ManagedProcess):
         self.cwd = cwd
         self.startup_timeout_s = startup_timeout_s
         self.url = f"http://127.0.0.1:{self.port}"
+        self.startup_s: float | None = None
 
     def start(self) -> ServiceProcess:
         """Start uvicorn and block until ``GET /health`` answers 200."""
@@ -147,8 +148,10 @@ class ServiceProcess(ManagedProcess):
                 "--port", str(self.port), "--workers", str(self.workers)]
         if not self.access_log:
             argv.append("--no-access-log")
+        began = time.monotonic()
         self._spawn(argv, self.env, self.cwd)
         self._wait_until(self._healthy, self.startup_timeout_s)
+        self.startup_s = time.monotonic() - began  # from the spawn to the first healthy answer
         return self
 
     def _healthy(self) -> bool:
