@@ -236,8 +236,8 @@ def evaluate_step(ctx: Context) -> dict[str, int]:
     if not ranker:
         log.info("no ranker output from after the last ALS fit: the ranker is not scored")
     # each personal list as deep as it is scored, read before the split: the served one to its n_recs
-    # (the online section blends all of it), ALS's otherwise to the largest k (at full size its 100
-    # tracks per user, the ranker's candidates, are 2 GB)
+    # (the online section blends all of it), ALS's otherwise to the largest k (at full size its 50
+    # tracks per user are 67M rows, 1 GB)
     def top(name: str, n: int) -> pl.DataFrame:
         return ctx.store.read_parquet(name).filter(pl.col(C.Rank) <= n)
 
