@@ -26,7 +26,7 @@ from musicrec.columns import Columns as C
 from musicrec.config import Settings
 from musicrec.data.catalog import list_column
 from musicrec.evaluation import metrics as M
-from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons, online_users
+from musicrec.models.blend_fit import HORIZONS, item_artists, neighbour_lists, online_horizons
 from musicrec.models.blending import FusionWeights, blend, cap_per_artist, combine_online, fuse
 from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.ranker import candidates
@@ -158,7 +158,7 @@ def user_groups(train: pl.DataFrame, users: np.ndarray) -> Iterator[tuple[np.nda
     its users' train pairs ``user_id, item_id``. At full size the warm users' pairs are 190M rows, and
     an anti-join against all of them at once a hash table of every one; below ``CHUNK_ROWS`` listens
     (everything up to 1/10 scale) it is one group."""
-    g = max(1, -(-train.height // candidates.CHUNK_ROWS))
+    g = candidates.user_groups_of(train)
     users = np.asarray(users)
     for j in range(g):
         part = users[users % g == j] if g > 1 else users
@@ -282,10 +282,9 @@ def evaluate_online(
     cap = settings.evaluation.artist_cap
     history = settings.evaluation.online_history
     # past online_max_users a seeded sample: the intervals below say how sure each ratio is
-    users, eligible = online_users(test, warm, history, settings.evaluation.online_max_users,
-                                   settings.evaluation.seed)
-    horizons = online_horizons(test, users, history, settings.evaluation.session_length)
-    users = horizons.users
+    horizons = online_horizons(test, warm, history, settings.evaluation.session_length,
+                               settings.evaluation.online_max_users, settings.evaluation.seed)
+    users, eligible = horizons.users, horizons.eligible
     log.info("online evaluation: %d users (of %d with more than %d test listens)", len(users), eligible,
              history)
     heard = list({item for events in horizons.context.values() for item in events})

@@ -52,6 +52,7 @@ class OnlineHorizons:
     context: dict[int, list[int]]  # the first listens of the period, newest first (as /get returns them)
     session: dict[int, set[int]]  # the next session_length listens after them
     long: dict[int, set[int]]  # every listen after them
+    eligible: int = 0  # the users with more than the context's listens, of whom these are a sample or all
 
     @property
     def users(self) -> np.ndarray:
@@ -59,23 +60,31 @@ class OnlineHorizons:
 
 
 def online_horizons(
-    period: pl.DataFrame, users: np.ndarray, history: int, session_length: int
+    period: pl.DataFrame, users: np.ndarray, history: int, session_length: int, limit: int = 0, seed: int = 0
 ) -> OnlineHorizons:
     """Split each user's listens of ``period`` (in listen order) into the online context and the targets.
 
-    Only users of ``users`` with more than ``history`` listens in the period take part.
+    Only users of ``users`` with more than ``history`` listens in the period take part; past ``limit``
+    of them (0: no limit) a seeded sample of ``limit``, chosen before their listens become Python sets
+    (every eligible user's would take GBs at full size).
 
     >>> period = pl.DataFrame({"user_id": [1, 1, 1, 1, 1, 2], "item_id": [5, 6, 7, 8, 9, 5]})
     >>> h = online_horizons(period, np.array([1, 2]), history=2, session_length=2)
-    >>> h.context, sorted(h.session[1]), sorted(h.long[1])
-    ({1: [6, 5]}, [7, 8], [7, 8, 9])
+    >>> h.context, sorted(h.session[1]), sorted(h.long[1]), h.eligible
+    ({1: [6, 5]}, [7, 8], [7, 8, 9], 1)
+    >>> online_horizons(pl.concat([period, period.with_columns(pl.col("user_id") + 1)]), np.array([1, 2, 3]),
+    ...                 history=2, session_length=2, limit=1, seed=0).eligible
+    2
     """
     ordered = (
         period.filter(pl.col(C.User).is_in(pl.Series(np.asarray(users)).implode()))
         .select(C.User, C.Item)
-        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(C.User).alias("_nth"))
         .filter(pl.len().over(C.User) > history)
     )
+    eligible = np.sort(ordered.get_column(C.User).unique().to_numpy()).astype(np.int64)
+    if limit and len(eligible) > limit:
+        chosen = np.random.default_rng(seed).choice(eligible, limit, replace=False)
+        ordered = ordered.filter(pl.col(C.User).is_in(pl.Series(chosen).implode()))
     grouped = ordered.group_by(C.User, maintain_order=True).agg(pl.col(C.Item))
     context, session, long = {}, {}, {}
     for user, listens in grouped.iter_rows():
@@ -83,29 +92,7 @@ def online_horizons(
         context[int(user)] = listens[:history][::-1]
         session[int(user)] = set(listens[history:history + session_length])
         long[int(user)] = set(listens[history:])
-    return OnlineHorizons(context, session, long)
-
-
-def online_users(period: pl.DataFrame, users: np.ndarray, history: int, limit: int, seed: int
-                 ) -> tuple[np.ndarray, int]:
-    """The users of ``users`` with more than ``history`` listens in ``period`` (sorted), or a seeded
-    sample of ``limit`` of them when there are more (``limit`` 0: all); and how many were eligible.
-    Chosen before :func:`online_horizons` builds their targets: at full size every eligible user's
-    remaining listens as Python sets would take GBs.
-
-    >>> period = pl.DataFrame({"user_id": [1, 1, 2, 2, 2, 3, 3, 3], "item_id": [5, 6, 5, 6, 7, 5, 6, 7]})
-    >>> online_users(period, np.array([1, 2, 3]), history=1, limit=0, seed=0)
-    (array([1, 2, 3]), 3)
-    >>> online_users(period, np.array([1, 2, 3]), history=2, limit=1, seed=0)[1]
-    2
-    """
-    eligible = np.sort(
-        period.filter(pl.col(C.User).is_in(pl.Series(np.asarray(users)).implode()))
-        .group_by(C.User).len().filter(pl.col("len") > history).get_column(C.User).to_numpy()
-    ).astype(np.int64)
-    if limit and len(eligible) > limit:
-        return np.sort(np.random.default_rng(seed).choice(eligible, limit, replace=False)), len(eligible)
-    return eligible, len(eligible)
+    return OnlineHorizons(context, session, long, len(eligible))
 
 
 def neighbour_lists(similar: pl.DataFrame, k: int) -> dict[int, tuple[list[int], list[float]]]:
@@ -273,8 +260,8 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
     del train  # the pipeline passes its only reference: not held while the frames are built
     candidates_users = np.intersect1d(history.get_column(C.User).unique().to_numpy(),
                                       window.get_column(C.User).unique().to_numpy())
-    chosen_users, _ = online_users(window, candidates_users, history_n, cfg.max_users, cfg.seed)
-    horizons = online_horizons(window, chosen_users, history_n, settings.evaluation.session_length)
+    horizons = online_horizons(window, candidates_users, history_n, settings.evaluation.session_length,
+                               cfg.max_users, cfg.seed)
     users = horizons.users
     if len(users) == 0:
         raise ValueError(f"no user has history before {cut:%Y-%m-%d} and more than {history_n} listens "

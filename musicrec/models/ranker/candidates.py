@@ -52,6 +52,11 @@ def last_listens(history: pl.DataFrame, users: np.ndarray, n: int) -> pl.DataFra
     ), order=[C.User, "age"])
 
 
+def user_groups_of(history: pl.DataFrame) -> int:
+    """How many groups of users (``user_id % k``) keep each under about ``CHUNK_ROWS`` listens."""
+    return max(1, -(-history.height // CHUNK_ROWS))
+
+
 def by_users(history: pl.DataFrame, per_users: Callable[[pl.DataFrame], pl.DataFrame],
              order: list[str] | None = None) -> pl.DataFrame:
     """``per_users(history)`` computed on disjoint groups of users (``user_id % k``) of at most about
@@ -61,7 +66,7 @@ def by_users(history: pl.DataFrame, per_users: Callable[[pl.DataFrame], pl.DataF
     the answer is the same, and a sort or a window over 200M listens needs 1/k of the memory. Below
     ``CHUNK_ROWS`` listens (everything up to 1/10 scale) it is one call on the whole frame.
     """
-    k = -(-history.height // CHUNK_ROWS)
+    k = user_groups_of(history)
     if k <= 1:
         return per_users(history)
     out = pl.concat([per_users(history.filter(pl.col(C.User) % k == j)) for j in range(k)])
