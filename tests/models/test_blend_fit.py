@@ -60,7 +60,7 @@ def test_choose_takes_the_best_mean_ratio_and_keeps_every_point():
     c: Candidates = candidates(offline, horizons, neighbours, artists.get, 0.5)
     points = [FusionWeights(0.0), FusionWeights(0.05, 0.02, 5.0), FusionWeights(1.0, 1.0, 40.0)]
     base = {"session": 0.1, "long": 0.2}
-    out = choose(c, base, points)
+    out = choose(c, base, points, "mean")
     assert len(out["tried"]) == 3
     objectives = [t["objective"] for t in out["tried"]]
     assert out["best"]["objective"] == max(objectives)
@@ -76,6 +76,29 @@ def test_choose_takes_the_best_mean_ratio_and_keeps_every_point():
     longs = [point["ndcg@10"]["long"] for point in out["tried"]]
     # with the offline list as good as the best point on the long horizon, only that point is not
     # worse on it: it wins whatever the others gain on the session horizon
-    picked = choose(c, {"session": 0.0001, "long": max(longs)}, points)
+    picked = choose(c, {"session": 0.0001, "long": max(longs)}, points, "mean")
     assert picked["best"]["worse_on_neither"]
     assert picked["weights"] == points[longs.index(max(longs))].to_dict()
+
+
+def test_choose_worst_takes_the_best_smaller_ratio_not_the_best_mean():
+    offline, horizons, neighbours, artists = random_case(5)
+    c: Candidates = candidates(offline, horizons, neighbours, artists.get, 0.5)
+    points = [FusionWeights(0.0, 0.0, o) for o in (2.0, 40.0)] + [
+        FusionWeights(w, a, o) for w in (0.0, 0.05, 1.0) for a in (0.0, 0.05, 1.0) for o in (5.0, 20.0)]
+    per_point = [{h: float(v.mean()) for h, v in ndcg_per_user(c, p).items()} for p in points]
+    # the offline baseline is the zero point's scores scaled: every point's ratios are known here
+    base = {h: per_point[0][h] * 0.9 for h in ("session", "long")}
+    ratios = [(s["session"] / base["session"], s["long"] / base["long"]) for s in per_point]
+    worst, mean = choose(c, base, points), choose(c, base, points, "mean")
+    assert worst["best"]["objective"] == pytest.approx(max(min(r) for r in ratios))
+    best = max(range(len(points)), key=lambda i: (min(ratios[i]), sum(ratios[i]), -i))
+    assert worst["weights"] == points[best].to_dict()
+    assert mean["best"]["objective"] == pytest.approx(max(sum(r) / 2 for r in ratios))
+    # the case this rule exists for: the best mean gains on the session horizon and not on the long one
+    # as much as another point does; the two rules differ on this grid
+    assert worst["weights"] != mean["weights"]
+    assert min(ratios[[p.to_dict() for p in points].index(worst["weights"])]) > min(
+        ratios[[p.to_dict() for p in points].index(mean["weights"])])
+    with pytest.raises(ValueError, match="objective"):
+        choose(c, base, points, "median")
