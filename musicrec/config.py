@@ -122,6 +122,8 @@ class Ranker(Section):
     ensemble_max_rows: int = Field(200_000, ge=0)  # more training rows than this: one model
     early_stopping_rounds: int = Field(50, ge=1)
     threads: int = Field(2, ge=1)
+    # batches the inference builds and scores at once (threads), sharing its 50,000 users in memory
+    inference_workers: int = Field(2, ge=1)
     label_days: int = Field(7, ge=1)
     windows: int = Field(16, ge=1)  # most label windows stacked back in time (each refits ALS)
     min_train_groups: int = Field(3000, ge=1)  # earlier windows are added until this many user lists

@@ -190,9 +190,11 @@ def test_recent_taste_and_new_since_last_features():
 
 
 
-def test_inference_in_small_batches_gives_the_same_lists(split, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_inference_in_small_batches_gives_the_same_lists(split, monkeypatch, workers):
     """Each batch reads only its users' listens (plus the period's shared columns): batches of 7 users,
-    asked for in any order, rank exactly as one batch of everyone does."""
+    asked for in any order and scored one or several at once ([ranker] inference_workers, threads),
+    rank exactly as one batch of everyone does."""
     import musicrec.models.ranker as ranker
     from musicrec.models.ranker import RankerRecommender
 
@@ -200,6 +202,8 @@ def test_inference_in_small_batches_gives_the_same_lists(split, monkeypatch):
     users = model.users()
     whole = model.recommend(users, 10)
     monkeypatch.setattr(ranker, "_BATCH_USERS", 7)
+    model.settings = SETTINGS.model_copy(update={"ranker": SETTINGS.ranker.model_copy(
+        update={"inference_workers": workers})})
     assert len(users) > 3 * 7
     batched = model.recommend(np.random.default_rng(0).permutation(users), 10)
     assert batched.equals(whole)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,9 @@ from musicrec.models.ranker.model import CatBoostStage
 log = logging.getLogger(__name__)
 
 __all__ = ["RankerRecommender", "train_and_recommend", "train_and_recommend_with_info", "training_frame",
-           "frame_key", "batch_listens", "FEATURES"]
+           "frame_key", "batch_listens", "FEATURES", "Inference", "prepare_inference", "score_batches"]
 FEATURES = feat.FEATURES
-_BATCH_USERS = 50_000  # users whose candidates and features are built at once at inference
+_BATCH_USERS = 50_000  # users whose candidates and features are in memory at once at inference (all workers)
 
 
 def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
@@ -91,7 +93,8 @@ def training_frame(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
 def frame_key(settings: Settings) -> str:
     """Every setting :func:`training_frame` depends on, as one string: two settings with the same key
     build the same frame (the CatBoost keys [tuning] chooses are not among them)."""
-    ranker = settings.ranker.model_dump(mode="json", exclude={"iterations", "depth", "learning_rate"})
+    ranker = settings.ranker.model_dump(mode="json",
+                                        exclude={"iterations", "depth", "learning_rate", "inference_workers"})
     return json.dumps({"als": settings.als.model_dump(mode="json"), "ranker": ranker,
                        "recent_days": settings.popular.recent_days}, sort_keys=True)
 
@@ -102,6 +105,37 @@ def batch_listens(history: pl.DataFrame, batch: np.ndarray) -> pl.DataFrame:
     read other users' listens from its ``stats``). One range filter of the history per batch instead of
     one pass per feature: at full size each pass reads 200M listens."""
     return history.filter(pl.col(C.User).is_between(int(batch[0]), int(batch[-1])))
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What every batch of the inference shares, computed once: the period's end, the sorted users, the
+    per-period columns, the shared candidate tracks and the ALS neighbours of the users' last listens."""
+
+    until: Any
+    users: np.ndarray
+    stats: Any
+    shared: Any
+    near: Any
+
+
+def prepare_inference(history: pl.DataFrame, settings: Settings, users: np.ndarray | None,
+                      als: AlsRecommender, show_progress: bool = False) -> Inference:
+    """:class:`Inference` of ``users`` (every user of ``history`` when None) over ``history``."""
+    until = period_end(history)
+    # sorted: a batch is a range of user ids, and its listens one range filter of the history
+    users = np.unique(history.get_column(C.User).to_numpy() if users is None else np.asarray(users))
+    stats = feat.period_stats(history, until, settings.popular.recent_days, als)  # once, not per batch
+    shared = cand.shared_tracks(history, until, settings)
+    # the neighbours of every user's last listens at once: the batches share most of these tracks
+    log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",
+             len(users))
+    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens),
+                                   show_progress)
+            if settings.ranker.similar_candidates > 0 else None)
+    log.info("ranker inference: ALS, per-period columns and last-listen neighbours ready for %d users",
+             len(users))
+    return Inference(until, users, stats, shared, near)
 
 
 def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame,
@@ -115,39 +149,52 @@ def score_candidates(model: CatBoostStage, history: pl.DataFrame, items: pl.Data
     of the users' last listens (at full size the longest part before the batches) and over the batches.
     ``als_top``: ``als.recommend`` of every user, at least ``[ranker] n_candidates`` each (the pipeline's
     ALS step has it), so the batches do not search ALS again."""
-    until = period_end(history)
-    # sorted: a batch is a range of user ids, and its listens one range filter of the history
-    users = np.unique(history.get_column(C.User).to_numpy() if users is None else np.asarray(users))
     if als is None:
         als = AlsRecommender(settings.als).fit(history, show_progress=show_progress)
-    stats = feat.period_stats(history, until, settings.popular.recent_days, als)  # once, not per batch
-    shared = cand.shared_tracks(history, until, settings)
-    # the neighbours of every user's last listens at once: the batches share most of these tracks
-    log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",
-             len(users))
-    near = (cand.recent_neighbours(als, cand.last_listens(history, users, settings.ranker.last_listens),
-                                   show_progress)
-            if settings.ranker.similar_candidates > 0 else None)
-    parts = []
-    log.info("ranker inference: ALS, per-period columns and last-listen neighbours ready for %d users",
-             len(users))
-    # bounded batches of users: candidates x features stay a few hundred MB at any scale
-    for start in tqdm(range(0, len(users), _BATCH_USERS), desc="ranker inference", unit="batch",
-                      disable=not show_progress or len(users) <= _BATCH_USERS):
-        batch = users[start:start + _BATCH_USERS]
+    prepared = prepare_inference(history, settings, users, als, show_progress)
+    return score_batches(model, history, items, settings, als, prepared, n, show_progress, als_top)
+
+
+def score_batches(model: CatBoostStage, history: pl.DataFrame, items: pl.DataFrame, settings: Settings,
+                  als: AlsRecommender, prepared: Inference, n: int | None = None, show_progress: bool = False,
+                  als_top: pl.DataFrame | None = None, batch_users: int | None = None) -> pl.DataFrame:
+    """The batches of :func:`score_candidates`: ``[ranker] inference_workers`` batches at once, in
+    threads (polars, the sparse products and CatBoost release the GIL: one batch alone keeps 1.5 of the
+    2 cores busy, two 1.9; bench/ranker_inference.py), of ``batch_users`` users each: by default
+    50,000 users split among the workers, so the candidates x features in memory do not grow with them."""
+    users, until, keep = prepared.users, prepared.until, settings.ranker.n_recs if n is None else n
+    workers = max(1, settings.ranker.inference_workers)
+    batch_users = batch_users or max(1, _BATCH_USERS // workers)
+
+    def score_batch(start: int) -> tuple[pl.DataFrame, int]:
+        batch = users[start:start + batch_users]
         mine = batch_listens(history, batch)
         top = None if als_top is None else als_top.filter(
             pl.col(C.User).is_between(int(batch[0]), int(batch[-1])))
-        pairs = cand.generate(mine, batch, until, als, settings, shared, near, top)
+        pairs = cand.generate(mine, batch, until, als, settings, prepared.shared, prepared.near, top)
         frame = feat.build(pairs, mine, items, until, als, settings.popular.recent_days,
-                           settings.ranker.last_listens, stats)
+                           settings.ranker.last_listens, prepared.stats)
         scored = frame.select(C.User, C.Item).with_columns(
             pl.Series(C.Score, model.predict(frame)).cast(pl.Float32))
         # a user's candidates are all in one batch: its best n are final (keeping every scored candidate
         # to the end would hold ~3 GB at full size, and their sort as much again)
-        parts.append(_best(scored, settings.ranker.n_recs if n is None else n))
-        log.info("ranker inference: %d of %d users scored (%d candidate rows in this batch)",
-                 min(start + _BATCH_USERS, len(users)), len(users), frame.height)
+        return _best(scored, keep), frame.height
+
+    # bounded batches of users: candidates x features stay a few hundred MB at any scale (per worker)
+    parts = []
+    starts = range(0, len(users), batch_users)
+    workers = min(workers, len(starts)) or 1
+    if als_top is None and workers > 1 and len(users):
+        # ALS's recommendation index is built at its first search: once here, not once per thread
+        als.recommend(users[:1], settings.ranker.n_candidates, show_progress=False)
+    with ThreadPoolExecutor(workers) as pool:
+        # map keeps the batches' order; a finished batch waiting for an earlier one holds its best n only
+        done = tqdm(pool.map(score_batch, starts), total=len(starts), desc="ranker inference", unit="batch",
+                    disable=not show_progress or len(users) <= batch_users)
+        for start, (part, rows) in zip(starts, done, strict=True):
+            parts.append(part)
+            log.info("ranker inference: users %d-%d of %d scored (%d candidate rows in their batch)",
+                     start + 1, min(start + batch_users, len(users)), len(users), rows)
     if not parts:
         return pl.DataFrame(schema={C.User: pl.Int32, C.Item: pl.Int32, C.Score: pl.Float32,
                                     C.Rank: pl.Int32})
