@@ -232,18 +232,41 @@ def choose(c: Candidates, offline_ndcg: dict[str, float], points: list[FusionWei
     large weights (at full size ``mean`` took a point 1.027x offline there and 0.958x at test)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"[blend] objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
-    tried = []
+    tried, ratios = [], []
     for weights in points:
         scores = {h: float(v.mean()) for h, v in ndcg_per_user(c, weights).items()}
-        ratios = {h: scores[h] / offline_ndcg[h] if offline_ndcg[h] > 0 else 0.0 for h in HORIZONS}
-        mean, worst = (ratios["session"] + ratios["long"]) / 2, min(ratios.values())
+        ratios.append({h: scores[h] / offline_ndcg[h] if offline_ndcg[h] > 0 else 0.0 for h in HORIZONS})
+        mean, worst = sum(ratios[-1].values()) / len(HORIZONS), min(ratios[-1].values())
         tried.append({"weights": weights.to_dict(), "ndcg@10": scores,
                       "objective": worst if objective == "worst" else mean, "mean_ratio": mean,
                       "worse_on_neither": worst >= 1.0})
-    allowed = [i for i, t in enumerate(tried) if t["worse_on_neither"]] or list(range(len(tried)))
-    # ties keep the larger mean, then the earlier (simpler: smaller weights come first in the grid) point
-    best = max(allowed, key=lambda i: (tried[i]["objective"], tried[i]["mean_ratio"], -i))
+    best = best_point(ratios, objective)
     return {"weights": tried[best]["weights"], "best": tried[best], "tried": tried}
+
+
+def best_point(ratios: Sequence[dict[str, float]], objective: str = "worst") -> int:
+    """The index of the point :func:`choose` takes, from each point's NDCG@10 ratios over the offline
+    list per horizon: the highest ``objective`` among the points worse on neither horizon (any point
+    when none is); ties keep the larger mean, then the earlier (simpler: smaller weights come first in
+    the grid) point.
+
+    >>> best_point([{"session": 1.3, "long": 0.99}, {"session": 1.1, "long": 1.05},
+    ...             {"session": 1.2, "long": 1.02}])
+    1
+    >>> best_point([{"session": 1.3, "long": 1.01}, {"session": 1.1, "long": 1.05}], "mean")
+    0
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"[blend] objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
+
+    def key(i: int) -> tuple[float, float, int]:
+        values = [ratios[i][h] for h in HORIZONS]
+        mean = sum(values) / len(values)
+        return (min(values) if objective == "worst" else mean, mean, -i)
+
+    allowed = ([i for i, r in enumerate(ratios) if min(r[h] for h in HORIZONS) >= 1.0]
+               or list(range(len(ratios))))
+    return max(allowed, key=key)
 
 
 # --- the fit ------------------------------------------------------------------------------------------
