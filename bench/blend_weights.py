@@ -6,8 +6,8 @@ path of the evaluate step (:func:`musicrec.evaluation.runner.evaluate_online`: t
 each warm test user are the online ones, the session and long horizons after them) with those
 weights, and prints the learned list's NDCG@10 over the served offline list on both horizons with
 the paired bootstrap interval, beside the ratios the validation window gave the same point
-(``blend.json``'s ``tried``). By default the points are the ones each rule of ``[blend] objective``
-takes from ``blend.json`` (``worst`` and ``mean``) and the zero point; ``--point`` adds others.
+(``blend.json``'s ``tried``). By default the points are the ones each rule of ``blend_fit.OBJECTIVES``
+(``worst``, the step's, and ``mean``) takes from ``blend.json``, and the zero point; ``--point`` adds others.
 
 Never use it to choose weights: that would be choosing on the test period. It diagnoses the rule.
 

@@ -158,9 +158,6 @@ class Blend(Section):
     online_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
     artist_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)
     recency_decay: float = Field(0.5, gt=0, le=1)
-    # the grid point taken: "worst" maximises the smaller of its session and long NDCG@10 ratios over
-    # the offline list, "mean" their mean (among the points worse on neither)
-    objective: Literal["worst", "mean"] = "worst"
     seed: int = 42
 
 

@@ -13,8 +13,8 @@ similar tracks of the online listens come from that same ALS with the same rule 
 
 Every grid point of :class:`~musicrec.config.Blend` (offset x online weight x artist weight) is
 scored with a vectorised twin of :func:`musicrec.models.blending.fuse` (the tests check both rank
-alike); the chosen point maximises the smaller of its two NDCG@10 ratios over the offline list
-(``[blend] objective = worst``; ``mean``: their mean) among the points that are below it on neither horizon.
+alike); the chosen point maximises the smaller of its two NDCG@10 ratios over the offline list among
+the points that are below it on neither horizon (``mean``, their mean, is kept for bench/blend_weights.py).
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def choose(c: Candidates, offline_ndcg: dict[str, float], points: list[FusionWei
     the session's gain does not buy a loss on the long horizon, where the validation window flatters
     large weights (at full size ``mean`` took a point 1.027x offline there and 0.958x at test)."""
     if objective not in OBJECTIVES:
-        raise ValueError(f"[blend] objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
     tried, ratios = [], []
     for weights in points:
         scores = {h: float(v.mean()) for h, v in ndcg_per_user(c, weights).items()}
@@ -257,7 +257,7 @@ def best_point(ratios: Sequence[dict[str, float]], objective: str = "worst") -> 
     0
     """
     if objective not in OBJECTIVES:
-        raise ValueError(f"[blend] objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
 
     def key(i: int) -> tuple[float, float, int]:
         values = [ratios[i][h] for h in HORIZONS]
@@ -330,14 +330,14 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
     c = candidates(offline, horizons, neighbours, artist_of, cfg.recency_decay)
     offline_ndcg = {h: float(np.mean([ndcg(offline.get(u, []), getattr(horizons, h)[u])
                                       for u in users.tolist()])) for h in HORIZONS}
-    chosen = choose(c, offline_ndcg, grid(settings), cfg.objective)
+    chosen = choose(c, offline_ndcg, grid(settings))
     doc = {
         "weights": chosen["weights"],
         "validation": {
             "window_start": cut.isoformat(), "window_days": cfg.window_days, "users": len(users),
             "offline_list": offline_list, "offline_ndcg@10": offline_ndcg,
             "chosen_ndcg@10": chosen["best"]["ndcg@10"],
-            "objective": f"{cfg.objective}: {OBJECTIVES[cfg.objective]}, among the points worse than it "
+            "objective": f"worst: {OBJECTIVES['worst']}, among the points worse than it "
                          "on neither",
         },
         "tried": chosen["tried"],
