@@ -26,7 +26,7 @@ from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import evaluate
 from musicrec.models import tuning
 from musicrec.models.als import AlsRecommender, WarmStarts
-from musicrec.models.blend_fit import fit_blend
+from musicrec.models.blend_fit import fit_als_ahead, fit_blend
 from musicrec.models.blending import FusionWeights
 from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.ranker import frame_key, train_and_recommend_with_info
@@ -56,6 +56,7 @@ class Context:
     show_progress: bool = True
     cache: dict[str, Any] = field(default_factory=dict)
     configured: Settings | None = None
+    planned: tuple[str, ...] = ()  # the steps this run runs (a later step may prepare for one of them)
 
     def __post_init__(self) -> None:
         if self.configured is None:
@@ -130,8 +131,18 @@ def split_step(ctx: Context) -> dict[str, int]:
 
 def tune_step(ctx: Context) -> dict[str, int]:
     assert ctx.configured is not None
-    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress,
-                         ctx.warm_starts())
+    train, starts = ctx.split().train, ctx.warm_starts()
+
+    def blend_fits_first(chosen: Settings) -> list[Any]:
+        # the blend's ALS fits (21 and 14 days before the end) before the frame's (7 days before): the
+        # run's fits then go forward in time, one from scratch and the rest warm (WarmStarts.fit_ahead)
+        if "blend" not in ctx.planned or not chosen.als.warm_iterations:
+            return []
+        return fit_als_ahead(train, chosen, starts, with_ranker="ranker" in ctx.planned,
+                             show_progress=ctx.show_progress)
+
+    result = tuning.tune(train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress, starts,
+                         before_frame=blend_fits_first)
     ctx.store.write_json(A.TUNING, result.doc)
     ctx.settings = tuning.apply(ctx.configured, result.doc)
     if result.frame is not None:  # the ranker step's training frame, built with the chosen ALS
@@ -195,8 +206,8 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     info["als_candidates_reused"] = top is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
-    # no later step uses the ALS model (the blend fits its own; ctx.als() would reload it): ~2 GB at
-    # full size that the blend step's two ALS fits need more
+    # no later step uses the ALS model (the blend has its own, made ahead in tune; ctx.als() would
+    # reload it): ~2 GB at full size that the blend step's frame needs more
     ctx.cache.pop("als", None)
     ctx.cache.pop("als_fitted_here", None)
     return {A.RANKER_RECS: recs.height}

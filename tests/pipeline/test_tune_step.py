@@ -1,6 +1,6 @@
 """The tune step: chooses settings on the end of the train period only; the later steps use them."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -76,3 +76,28 @@ def test_no_tune_uses_the_defaults(tmp_path):
     manifest = store.read_json("manifest.json")
     assert manifest["params"]["als"]["factors"] == 64  # config.ini says auto; off: the default
     assert manifest["steps"]["als"]["params"]["als"]["factors"] == 64
+
+
+def test_a_whole_run_fits_the_blends_als_first_and_blends_as_the_blend_step_alone(tmp_path):
+    """tune makes the blend's two ALS fits first (the run's earliest cutoffs: the replayed ranker frame's
+    and the window's start), so tune's frame and the ALS step start warm from them; the blend reads them
+    back instead of fitting, and they are the fits a blend step run alone makes: the same blend.json."""
+    events, items = write_prepared(tmp_path / "source")
+    settings = _settings(**SETTINGS, als={"warm_iterations": 2})
+    steps = ("split", "tune", "popular", "als", "similar", "ranker", "blend")
+    store, manifest = _run(events, items, tmp_path, settings, steps)
+    whole = store.read_json("blend.json")
+    cut = datetime.fromisoformat(whole["validation"]["window_start"])
+    ahead = [datetime.fromisoformat(c) for c in store.read_json("tuning.json")["als_ahead"]["cutoffs"]]
+    history_end = events.filter(pl.col("started_at") < cut).get_column("started_at").max()
+    frame_cutoff = datetime.combine(history_end.date(), datetime.min.time()) + timedelta(days=1 - 3)
+    assert ahead == [frame_cutoff, cut]  # label_days = 3
+    # the ALS step (at the split) started from tune's frame fit (3 days before it), not from scratch
+    assert manifest["als"] == {"warm_start_from": "2022-12-17 00:00:00", "iterations": 2}
+    alone = run_pipeline(settings, ["blend"], prepared_dir=tmp_path / "prepared", store=store,
+                         show_progress=False)
+    assert alone["steps"]["blend"]["status"] == "ok"
+    assert _without_seconds(store.read_json("blend.json")) == _without_seconds(whole)
+    # a run without the blend fits nothing ahead
+    store, _ = _run(events, items, tmp_path / "no-blend", settings, ("split", "tune"))
+    assert store.read_json("tuning.json")["als_ahead"]["cutoffs"] == []
