@@ -24,6 +24,9 @@ _POS = "_pos"
 def top_k(recs: pl.DataFrame, k: int, users: np.ndarray | None = None) -> pl.DataFrame:
     """The first ``k`` distinct tracks of each user's list: ``user_id, item_id, _pos`` (1-based).
 
+    A frame this function returned (it has ``_pos``) is only cut to ``k``: a list scored at several k,
+    or by several metrics, is ranked once (:func:`musicrec.evaluation.runner.score_list`).
+
     >>> r = pl.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [5, 5, 6, 7], "rank": [2, 3, 9, 1]})
     >>> top_k(r, 2).rows()
     [(1, 5, 1), (1, 6, 2), (2, 7, 1)]
@@ -31,6 +34,8 @@ def top_k(recs: pl.DataFrame, k: int, users: np.ndarray | None = None) -> pl.Dat
     if k < 1:
         raise ValueError(f"k must be >= 1, found {k}")
     frame = recs if users is None else recs.filter(pl.col(C.User).is_in(pl.Series(users).implode()))
+    if _POS in frame.columns:  # already a top_k (of k or more): cut, not ranked again
+        return frame.filter(pl.col(_POS) <= k).select(C.User, C.Item, _POS)
     return (
         frame.select(C.User, C.Item, C.Rank)
         .sort([C.User, C.Rank], maintain_order=True)
@@ -41,12 +46,24 @@ def top_k(recs: pl.DataFrame, k: int, users: np.ndarray | None = None) -> pl.Dat
     )
 
 
-def _per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> pl.DataFrame:
+class Relevant:
+    """``truth`` made ready once for many lists and k: its distinct ``user_id, item_id`` pairs (Int64)
+    and each user's count of them. Every function taking ``truth`` takes one as well (at full size the
+    test period's 20M pairs would be made distinct again for each model and k)."""
+
+    def __init__(self, truth: pl.DataFrame):
+        self.pairs = truth.select(pl.col(C.User).cast(pl.Int64), pl.col(C.Item).cast(pl.Int64)).unique()
+        self.counts = self.pairs.group_by(C.User).agg(pl.len().alias("relevant"))
+
+
+Truth = pl.DataFrame | Relevant
+
+
+def _per_user(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> pl.DataFrame:
     """One row per user of ``users``: ``hits, relevant, dcg, idcg, ap_sum`` (zeros where absent)."""
     users_frame = pl.DataFrame({C.User: np.asarray(users)}).with_columns(pl.col(C.User).cast(pl.Int64))
-    relevant = (
-        truth.select(pl.col(C.User).cast(pl.Int64), pl.col(C.Item).cast(pl.Int64)).unique()
-    )
+    ready = truth if isinstance(truth, Relevant) else Relevant(truth)
+    relevant = ready.pairs
     hits = (
         top_k(recs, k, users)
         .with_columns(pl.col(C.User).cast(pl.Int64), pl.col(C.Item).cast(pl.Int64))
@@ -60,7 +77,7 @@ def _per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray
             (pl.col("_nth") / pl.col(_POS)).sum().alias("ap_sum"),
         )
     )
-    n_rel = relevant.group_by(C.User).agg(pl.len().alias("relevant"))
+    n_rel = ready.counts
     discounts = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
     out = (
         users_frame.join(hits, on=C.User, how="left")
@@ -76,7 +93,7 @@ def _mean(values: pl.Series | np.ndarray) -> float:
     return float(values.mean()) if len(values) else 0.0
 
 
-def precision_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:
+def precision_at_k(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> float:
     """Mean over ``users`` of (relevant tracks in the top ``k``) / ``k``.
 
     User 1 hits 1 of 2 slots, user 2 hits nothing, user 3 has no list: (1/2 + 0 + 0) / 3.
@@ -90,7 +107,7 @@ def precision_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.nd
     return _mean(per.get_column("hits") / k)
 
 
-def recall_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:
+def recall_at_k(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> float:
     """Mean over ``users`` of (relevant tracks in the top ``k``) / (their relevant tracks); 0 if none.
 
     User 1 finds 1 of its 2 test tracks, users 2 and 3 none: (1/2 + 0 + 0) / 3.
@@ -103,7 +120,7 @@ def recall_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarr
     return _mean(recall_per_user(recs, truth, k, users))
 
 
-def recall_per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> np.ndarray:
+def recall_per_user(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> np.ndarray:
     """Each user's recall@k, in the order of ``users`` (the terms :func:`recall_at_k` averages).
 
     >>> recs = pl.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [10, 11, 12, 13], "rank": [1, 2, 1, 2]})
@@ -118,7 +135,7 @@ def recall_per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.n
     return np.where(rel > 0, per.get_column("hits").to_numpy() / np.maximum(rel, 1), 0.0)
 
 
-def f1_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:
+def f1_at_k(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> float:
     """Mean over ``users`` of each user's own F1 (not the F1 of the averaged precision and recall).
 
     User 1: P = 1/2, R = 1/2, F1 = 1/2; user 2: 0. Mean 0.25 (the F1 of mean P and mean R would also
@@ -136,7 +153,7 @@ def f1_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) 
     return _mean(np.where(hits > 0, 2 * hits / (k + rel), 0.0))
 
 
-def ndcg_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:
+def ndcg_at_k(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> float:
     """Mean over ``users`` of DCG@k / ideal DCG@k with binary relevance and gain 1/log2(position + 1).
 
     User 1 has a hit at position 2 and 2 relevant tracks: (1/log2 3) / (1 + 1/log2 3) = 0.3869;
@@ -150,7 +167,7 @@ def ndcg_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray
     return _mean(ndcg_per_user(recs, truth, k, users))
 
 
-def ndcg_per_user(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> np.ndarray:
+def ndcg_per_user(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> np.ndarray:
     """Each user's NDCG@k, in the order of ``users`` (the terms :func:`ndcg_at_k` averages).
 
     >>> recs = pl.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [10, 11, 12, 13], "rank": [1, 2, 1, 2]})
@@ -193,7 +210,7 @@ def bootstrap_ratio_interval(
     return float(lo), float(hi)
 
 
-def map_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:
+def map_at_k(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> float:
     """Mean over ``users`` of average precision: sum of precision@position at each hit / min(k, relevant).
 
     User 1: hits at positions 1 and 3 among 3 relevant -> (1/1 + 2/3) / 3 = 0.5556; user 2: 0.
@@ -210,7 +227,7 @@ def map_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray)
 
 
 def ranking_metrics(
-    recs: pl.DataFrame, truth: pl.DataFrame, ks: tuple[int, ...], users: np.ndarray
+    recs: pl.DataFrame, truth: Truth, ks: tuple[int, ...], users: np.ndarray
 ) -> dict[str, float]:
     """Precision, recall, F1, NDCG and MAP at each k in one pass per k: ``{"ndcg@10": ..., ...}``.
 
@@ -354,7 +371,7 @@ def genre_diversity_at_k(
     return _mean(per.get_column("_d"))
 
 
-def hit_rate_at_k(recs: pl.DataFrame, truth: pl.DataFrame, k: int, users: np.ndarray) -> float:
+def hit_rate_at_k(recs: pl.DataFrame, truth: Truth, k: int, users: np.ndarray) -> float:
     """Share of ``users`` with at least one test track in their top ``k`` (no list = no hit).
 
     >>> recs = pl.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 12], "rank": [1, 2, 1]})

@@ -72,6 +72,7 @@ def evaluate(
     warm = np.asarray(split.warm_users)
     cold = np.asarray(split.cold_users)
     truth = test.select(C.User, C.Item).unique()
+    relevant = M.Relevant(truth)  # made distinct once for every list and k
     n_items = int(items.height)
 
     popular = recs.get("top_popular")
@@ -89,12 +90,12 @@ def evaluate(
 
     warm_models: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(("random", *lists)):
-        warm_models[name] = score_list(personal_lists[name], truth, popularity, items, ks, warm, n_items)
+        warm_models[name] = score_list(personal_lists[name], relevant, popularity, items, ks, warm, n_items)
         log.info("%s: ndcg@%d %.4f", name, max_k, warm_models[name][f"ndcg@{max_k}"])
     summary = summarise(warm_models, max_k)
     if summary.get("ranker_over_best_baseline") is not None and len(warm):
         # how sure the ratio is: the same users resampled for both lists
-        per_user = {name: M.ndcg_per_user(personal_lists[name], truth, max_k, warm)
+        per_user = {name: M.ndcg_per_user(personal_lists[name], relevant, max_k, warm)
                     for name in ("ranker", summary["best_baseline"])}
         resamples = bootstrap_resamples(len(warm))
         summary["ranker_over_best_baseline_95ci"] = list(M.bootstrap_ratio_interval(
@@ -111,7 +112,7 @@ def evaluate(
         "users": len(cold),
         "models": {"top_popular": {
             f"hit_rate@{COLD_K}": M.list_hit_rate(popular_items[:COLD_K], truth, cold),
-            **M.ranking_metrics(cold_lists, truth, ks, cold),
+            **M.ranking_metrics(cold_lists, relevant, ks, cold),
         }},
     }
 
@@ -138,12 +139,13 @@ def evaluate(
 
 
 def score_list(
-    recs: pl.DataFrame, truth: pl.DataFrame, popularity: tuple[pl.DataFrame, int], items: pl.DataFrame,
+    recs: pl.DataFrame, truth: M.Truth, popularity: tuple[pl.DataFrame, int], items: pl.DataFrame,
     ks: tuple[int, ...], users: np.ndarray, n_items: int,
 ) -> dict[str, float]:
     """Ranking metrics at each k plus novelty (``popularity``: :func:`item_reach`), coverage and
     diversity at the largest k."""
     k = max(ks)
+    recs = M.top_k(recs, k, users)  # ranked once: each metric and k below only cuts it
     out = M.ranking_metrics(recs, truth, ks, users)
     out[f"novelty@{k}"] = M.novelty_at_k(recs, None, k, users, reach=popularity)
     out[f"coverage@{k}"] = M.item_coverage_at_k(recs, k, users, max(n_items, 1))

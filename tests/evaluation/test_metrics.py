@@ -142,3 +142,21 @@ def test_bootstrap_ratio_interval_is_paired_seeded_and_checks_its_input():
     assert M.bootstrap_ratio_interval(noisy, base, n=2_000, seed=3) == (lo, hi)
     with pytest.raises(ValueError, match="equally long"):
         M.bootstrap_ratio_interval(base, base[:10])
+
+
+def test_a_list_ranked_once_and_a_truth_made_ready_once_score_as_the_raw_ones():
+    """score_list ranks a list once (top_k at the largest k) and the runner makes the test pairs distinct
+    once (Relevant): every metric must be what the raw list and raw truth give, at every k."""
+    rng = np.random.default_rng(3)
+    recs = pl.DataFrame({"user_id": np.repeat(np.arange(50), 12), "item_id": rng.integers(0, 40, 600),
+                         "rank": np.tile(rng.permutation(12) + 1, 50)})
+    truth = pl.DataFrame({"user_id": rng.integers(0, 60, 400), "item_id": rng.integers(0, 40, 400)})
+    users = np.arange(55)
+    ranked, ready = M.top_k(recs, 10, users), M.Relevant(truth)
+    raw = M.ranking_metrics(recs, truth, (1, 5, 10), users)
+    assert M.ranking_metrics(ranked, ready, (1, 5, 10), users) == raw
+    assert raw["ndcg@10"] > 0  # hits exist: the comparison can fail
+    assert M.top_k(ranked, 5).equals(M.top_k(recs, 5, users))
+    np.testing.assert_array_equal(M.ndcg_per_user(ranked, ready, 5, users),
+                                  M.ndcg_per_user(recs, truth, 5, users))
+    assert M.item_coverage_at_k(ranked, 5, users, 40) == M.item_coverage_at_k(recs, 5, users, 40)
