@@ -186,6 +186,11 @@ def test_recent_taste_and_new_since_last_features():
     stats = features.period_stats(history, until, 14, als)
     again = features.build(pairs, history, items, until, als, recent_days=14, n_last=3, stats=stats)
     assert again.equals(out)
+    # per-user columns of some users only (build without stats takes its pairs' users): the same rows
+    some = np.array([1])
+    assert stats.users.height > 1  # the history has other users: the comparison can fail
+    assert features.period_stats(history, until, 14, als, some).users.sort("user_id").equals(
+        stats.users.filter(pl.col("user_id").is_in(some)).sort("user_id"))
 
 
 
@@ -207,6 +212,9 @@ def test_inference_in_small_batches_gives_the_same_lists(split, monkeypatch, wor
     assert len(users) > 3 * 7
     batched = model.recommend(np.random.default_rng(0).permutation(users), 10)
     assert batched.equals(whole)
+    # a few users (the blend's case): their per-user columns alone, the same lists
+    few = users[::5][:4]
+    assert model.recommend(few, 10).equals(whole.filter(pl.col("user_id").is_in(few)))
     assert whole.get_column("user_id").n_unique() == len(users)
 
 

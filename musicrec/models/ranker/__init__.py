@@ -125,7 +125,10 @@ def prepare_inference(history: pl.DataFrame, settings: Settings, users: np.ndarr
     until = period_end(history)
     # sorted: a batch is a range of user ids, and its listens one range filter of the history
     users = np.unique(history.get_column(C.User).to_numpy() if users is None else np.asarray(users))
-    stats = feat.period_stats(history, until, settings.popular.recent_days, als)  # once, not per batch
+    # once, not per batch; the per-user columns of only the given users when they are few (the blend's
+    # 5,000), not a filtered copy of the whole history when they are (nearly) all of its users
+    few = len(users) < history.get_column(C.User).n_unique() // 2
+    stats = feat.period_stats(history, until, settings.popular.recent_days, als, users if few else None)
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
     log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",

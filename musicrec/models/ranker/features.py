@@ -247,7 +247,7 @@ def similarity_to_last(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecom
     return best, mean
 
 
-def user_taste(history: pl.DataFrame, last: int) -> pl.DataFrame:
+def user_taste(history: pl.DataFrame, last: int, users: np.ndarray | None = None) -> pl.DataFrame:
     """Per user: how mainstream and how early their listening is, over all listens and lately.
 
     ``user_pop_mean``: mean log share of listens of the tracks the user heard (high = mainstream);
@@ -261,6 +261,8 @@ def user_taste(history: pl.DataFrame, last: int) -> pl.DataFrame:
     >>> t = user_taste(h, last=1).sort("user_id")
     >>> [round(x, 3) for x in t.get_column("user_fresh_mean")], t.get_column("user_fresh_last").to_list()
     ([0.0, 0.462], [0.0, 0.0])
+
+    ``users``: only these users' rows (the tracks' shares and ages still from all of ``history``).
     """
     total = max(history.height, 1)
     per_item = history.group_by(C.Item).agg(
@@ -285,7 +287,11 @@ def user_taste(history: pl.DataFrame, last: int) -> pl.DataFrame:
         )
 
     # per user, in groups of users: the sort of a 200M-listen history alone took ~10 GB
-    return by_users(history, taste)
+    return by_users(_of_users(history, users), taste)
+
+
+def _of_users(history: pl.DataFrame, users: np.ndarray | None) -> pl.DataFrame:
+    return history if users is None else history.filter(pl.col(C.User).is_in(pl.Series(users).implode()))
 
 
 @dataclass(frozen=True)
@@ -408,13 +414,15 @@ class PeriodStats:
 
 
 def period_stats(history: pl.DataFrame, until: datetime, recent_days: int,
-                 als: AlsRecommender) -> PeriodStats:
-    """:class:`PeriodStats` of the period ``history`` (ending at ``until``; ``als`` fitted on it)."""
-    users = (
-        user_stats(history, until, recent_days)
-        .join(user_taste(history, TASTE_LAST), on=C.User, how="left")
+                 als: AlsRecommender, users: np.ndarray | None = None) -> PeriodStats:
+    """:class:`PeriodStats` of the period ``history`` (ending at ``until``; ``als`` fitted on it).
+    ``users``: the per-user columns of these users only (a training frame's or the blend's few
+    thousand, not the 1.3M of a full-size history); the per-track ones always cover every track."""
+    per_user = (
+        user_stats(_of_users(history, users), until, recent_days)
+        .join(user_taste(history, TASTE_LAST, users), on=C.User, how="left")
     )
-    return PeriodStats(item_stats(history, until, recent_days), users,
+    return PeriodStats(item_stats(history, until, recent_days), per_user,
                        recent_listeners(history, als, until, recent_days))
 
 
@@ -428,7 +436,8 @@ def build(candidates: pl.DataFrame, history: pl.DataFrame, items: pl.DataFrame, 
     candidates' users' listens: every column that reads other users' listens comes from ``stats``
     (batched inference passes each batch its own users' listens, not the whole period's)."""
     if stats is None:
-        stats = period_stats(history, until, recent_days, als)
+        users = candidates.get_column(C.User).unique().to_numpy()  # a frame's few thousand users
+        stats = period_stats(history, until, recent_days, als, users)
     item_frame, user_frame = stats.items, stats.users
     pairs = candidates.with_row_index("_row")
     sim_max, sim_mean = similarity_to_last(pairs, history, als, n_last)
