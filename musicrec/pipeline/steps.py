@@ -11,6 +11,7 @@ re-apply it to ``events.parquet``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,18 +134,25 @@ def tune_step(ctx: Context) -> dict[str, int]:
     assert ctx.configured is not None
     train, starts = ctx.split().train, ctx.warm_starts()
 
-    def blend_fits_first(chosen: Settings) -> list[Any]:
-        # the blend's ALS fits (21 and 14 days before the end) before the frame's (7 days before): the
+    def fits_first(chosen: Settings, ranker_frame: bool = False) -> list[Any]:
+        # the ALS fits of later steps at earlier cutoffs (the blend's 21 and 14 days before the end; the
+        # ranker's frame 7 days before, when tune does not build it) before the fits after them: the
         # run's fits then go forward in time, one from scratch and the rest warm (WarmStarts.fit_ahead)
-        if "blend" not in ctx.planned or not chosen.als.warm_iterations:
+        if not chosen.als.warm_iterations:
             return []
-        return fit_als_ahead(train, chosen, starts, with_ranker="ranker" in ctx.planned,
+        return fit_als_ahead(train, chosen, starts, blend="blend" in ctx.planned,
+                             with_ranker="ranker" in ctx.planned, ranker_frame=ranker_frame,
                              show_progress=ctx.show_progress)
 
     result = tuning.tune(train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress, starts,
-                         before_frame=blend_fits_first)
-    ctx.store.write_json(A.TUNING, result.doc)
+                         before_frame=fits_first)
     ctx.settings = tuning.apply(ctx.configured, result.doc)
+    if "als_ahead" not in result.doc:  # tune built no ranker frame (its keys are set, or it is off)
+        start = time.perf_counter()
+        made = fits_first(ctx.settings, ranker_frame="ranker" in ctx.planned)
+        result.doc["als_ahead"] = {"cutoffs": [str(c) for c in made],
+                                   "seconds": round(time.perf_counter() - start, 1)}
+    ctx.store.write_json(A.TUNING, result.doc)
     if result.frame is not None:  # the ranker step's training frame, built with the chosen ALS
         ctx.cache["ranker_frame"] = (frame_key(ctx.settings), result.frame)
     ctx.cache["tuning"] = result.doc
@@ -200,7 +208,8 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     rows = frame if key == frame_key(ctx.settings) else None  # the tune step built it with these settings
     top = ctx.cache.pop("als_top", None) if reuse is not None else None
     recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse, rows=rows,
-                                               show_progress=ctx.show_progress, als_top=top)
+                                               show_progress=ctx.show_progress, als_top=top,
+                                               starts=ctx.warm_starts())
     info["training_frame_from_tuning"] = rows is not None
     info["als_reused"] = reuse is not None
     info["als_candidates_reused"] = top is not None

@@ -1,5 +1,6 @@
 """The tune step: chooses settings on the end of the train period only; the later steps use them."""
 
+import logging
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -101,3 +102,23 @@ def test_a_whole_run_fits_the_blends_als_first_and_blends_as_the_blend_step_alon
     # a run without the blend fits nothing ahead
     store, _ = _run(events, items, tmp_path / "no-blend", settings, ("split", "tune"))
     assert store.read_json("tuning.json")["als_ahead"]["cutoffs"] == []
+
+
+def test_with_the_ranker_keys_set_the_ranker_steps_frame_fit_is_made_ahead_too(tmp_path, caplog):
+    """Tune builds no frame when every ranker key is set: the ranker step's frame fit (label_days before
+    the end) is then made ahead in tune as well, after the blend's, so the ALS step starts warm from it
+    and the ranker step reads it back instead of fitting."""
+    events, items = write_prepared(tmp_path / "source")
+    settings = _settings(**SETTINGS, als={"warm_iterations": 2, "factors": 4, "alpha": 10.0,
+                                          "regularization": 0.05},
+                         ranker={"depth": 3, "learning_rate": 0.1, "iterations": 20})
+    steps = ("split", "tune", "popular", "als", "similar", "ranker", "blend")
+    with caplog.at_level(logging.INFO, logger="musicrec.models.als"):
+        store, manifest = _run(events, items, tmp_path, settings, steps)
+    tuned = store.read_json("tuning.json")
+    assert tuned["skipped"] and len(tuned["als_ahead"]["cutoffs"]) == 3
+    assert tuned["als_ahead"]["cutoffs"][-1] == "2022-12-17 00:00:00"  # the ranker's frame, 3 days before
+    assert manifest["als"] == {"warm_start_from": "2022-12-17 00:00:00", "iterations": 2}
+    assert manifest["ranker"]["training_frame_from_tuning"] is False
+    read_back = [r.getMessage() for r in caplog.records if "read back" in r.getMessage()]
+    assert len(read_back) == 3 and "2022-12-17" in read_back[0]  # the ranker step's, then the blend's two
