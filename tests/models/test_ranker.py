@@ -127,36 +127,6 @@ def test_neighbour_search_among_the_most_active_users_past_the_cap(split, monkey
     assert score[(0, 129)] > score[(0, 229)] and score[(45, 229)] > score[(45, 129)]
 
 
-def test_taste_neighbours_through_the_index_are_exact_when_it_probes_every_cluster(split, monkeypatch):
-    """From _ANN_MIN_REFERENCE reference users on the search goes through an IVF index; probing every
-    cluster it is exact, so the feature must equal the exact search's, with the user never their own
-    neighbour; probing few clusters it may differ, but stays a share in [0, 1]."""
-    from musicrec.models import ann
-    from musicrec.models.ranker import features
-
-    history = label_split(split.train, SETTINGS.ranker.label_days).history
-    als = AlsRecommender(SETTINGS.als).fit(history, show_progress=False)
-    until = history.get_column("started_at").max() + timedelta(days=1)
-    users = np.unique(history.get_column("user_id").to_numpy())
-    tracks = np.unique(history.get_column("item_id").to_numpy())[::7]
-    pairs = pl.DataFrame({"user_id": np.repeat(users, len(tracks)), "item_id": np.tile(tracks, len(users))},
-                         schema={"user_id": pl.Int32, "item_id": pl.Int32})
-    exact = neighbour_recent(pairs, history, als, until, recent_days=60, n_neighbours=5)
-    assert features.recent_listeners(history, als, until, 60).index is None  # below the threshold
-    monkeypatch.setattr(features, "_ANN_MIN_REFERENCE", 1)
-    monkeypatch.setattr(ann, "_PROBE_DIVISOR", 1)  # every cluster probed
-    listeners = features.recent_listeners(history, als, until, 60)
-    assert listeners.index is not None and listeners.index.index.nprobe == listeners.index.index.nlist
-    through = neighbour_recent(pairs, history, als, until, recent_days=60, n_neighbours=5,
-                               listeners=listeners)
-    np.testing.assert_allclose(through.get_column("nbr_recent").to_numpy(),
-                               exact.get_column("nbr_recent").to_numpy(), rtol=1e-5, atol=1e-6)
-    assert exact.get_column("nbr_recent").max() > 0  # the comparison can fail
-    monkeypatch.setattr(ann, "_PROBE_DIVISOR", 40)
-    few = neighbour_recent(pairs, history, als, until, recent_days=60, n_neighbours=5)
-    assert few.get_column("nbr_recent").is_between(0.0, 1.0).all()
-
-
 def test_ensemble_averages_models_with_different_seeds(split):
     from musicrec.models.ranker.model import CatBoostStage
 

@@ -17,7 +17,6 @@ from implicit.cpu.topk import topk
 
 from musicrec.columns import Columns as C
 from musicrec.data.catalog import list_column
-from musicrec.models import ann
 from musicrec.models.als import AlsRecommender
 from musicrec.models.ids import IdMap
 from musicrec.models.ranker import candidates
@@ -50,10 +49,6 @@ _BATCH = 500_000
 _NEIGHBOURS = 20
 # most users a neighbour is searched among (keeps the search linear in the number of users)
 _MAX_REFERENCE = 50_000
-# from this many reference users on, taste neighbours are searched through a faiss IVF index
-# (musicrec.models.ann, 1/40 of the clusters probed): 6x faster than the exact search of 50,000 at a
-# recall of ~0.97 of the 20 nearest (docs/benchmarks.md); below it (the demo, MovieLens) exact
-_ANN_MIN_REFERENCE = 20_000
 # half-lives (days) of the exponentially decayed popularity features
 _HALF_LIVES = (3, 14)
 
@@ -310,7 +305,6 @@ class RecentListeners:
     reference: np.ndarray
     heard: sp.csr_matrix
     unit: np.ndarray
-    index: ann.IvfIndex | None = None  # over unit[reference], from _ANN_MIN_REFERENCE users on
 
 
 def recent_listeners(history: pl.DataFrame, als: AlsRecommender, until: datetime,
@@ -338,9 +332,7 @@ def recent_listeners(history: pl.DataFrame, als: AlsRecommender, until: datetime
     ok = (who >= 0) & (what >= 0) & (reference[row] == who) if len(reference) else np.zeros(0, dtype=bool)
     heard = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (row[ok], what[ok])),
                           shape=(len(reference), len(als.item_ids)))
-    index = (ann.IvfIndex(unit[reference], 0, als.params.blas_threads, als.params.seed)
-             if len(reference) >= _ANN_MIN_REFERENCE else None)
-    return RecentListeners(reference, heard, unit, index)
+    return RecentListeners(reference, heard, unit)
 
 
 def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecommender, until: datetime,
@@ -379,8 +371,9 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         is_ref = (own < len(reference)) & (reference[np.minimum(own, len(reference) - 1)] == q)
         own_csr = sp.csr_matrix((np.ones(int(is_ref.sum()), dtype=np.float32), own[is_ref],
                                  np.concatenate([[0], np.cumsum(is_ref)])), shape=(len(q), len(reference)))
-        top, sims = _taste_neighbours(listeners, ref_unit, unit[q], own, is_ref, own_csr, k - 1,
-                                      als.params.blas_threads)
+        # implicit's fused, multithreaded dot product + top-k (no batch x reference score matrix)
+        top, sims = topk(ref_unit, unit[q], k - 1, filter_query_items=own_csr,
+                         num_threads=als.params.blas_threads)
         weights = np.clip(sims, 0, None).astype(np.float32)
         links = sp.csr_matrix((weights.ravel(), top.ravel(), np.arange(0, len(q) * (k - 1) + 1, k - 1)),
                               shape=(len(q), len(reference)))
@@ -408,25 +401,6 @@ def neighbour_recent(pairs: pl.DataFrame, history: pl.DataFrame, als: AlsRecomme
         wsum = weights.sum(axis=1)
         out[order[lo:hi]] = values / np.clip(wsum[rows], 1e-6, None)
     return keyed.with_columns(pl.Series("nbr_recent", out))
-
-
-def _taste_neighbours(listeners: RecentListeners, ref_unit: np.ndarray, queries: np.ndarray, own: np.ndarray,
-                      is_ref: np.ndarray, own_csr: sp.csr_matrix, n: int,
-                      threads: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` nearest reference users (rows of ``ref_unit``) of each query, a query's own row
-    (``own`` where ``is_ref``) excluded: ``(rows, cosines)``, best first. Through the index when there is
-    one (a query it leaves short of ``n`` is searched exactly), else implicit's fused, multithreaded
-    dot product + top-k (no queries x reference score matrix)."""
-    if listeners.index is None:
-        return topk(ref_unit, queries, n, filter_query_items=own_csr, num_threads=threads)
-    ids, scores = listeners.index.search(queries, n + 1)
-    valid = (ids >= 0) & ~(is_ref[:, None] & (ids == own[:, None]))
-    ids, scores, short = ann.first_valid(ids, scores, valid, n, -np.inf)
-    if short.any():
-        rows = np.flatnonzero(short)
-        ids[rows], scores[rows] = topk(ref_unit, queries[rows], n, filter_query_items=own_csr[rows],
-                                       num_threads=threads)
-    return ids, scores.astype(np.float32)
 
 
 @dataclass(frozen=True)
