@@ -16,84 +16,53 @@ import argparse
 import cProfile
 import pstats
 import time
-from datetime import datetime
-from pathlib import Path
-
-import numpy as np
-import polars as pl
 
 from bench.machine import describe
-from musicrec.columns import Columns as C
+from bench.ranker_common import add_input_args, load_inputs, stand_in_stage
 from musicrec.config import load_settings
-from musicrec.models.als import AlsRecommender
-from musicrec.models.ranker import batch_listens
+from musicrec.models.ranker import batch_listens, prepare_inference
 from musicrec.models.ranker import candidates as cand
 from musicrec.models.ranker import features as feat
-from musicrec.models.ranker.labels import period_end
-from musicrec.pipeline.split import time_split
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/bench/prepared"))
-    parser.add_argument("--als", type=Path, default=Path("data/bench/artifacts/als_model"),
-                        help="an ALS model fitted on the same train period (the ALS step's als_model)")
-    parser.add_argument("--split-date", default="2022-12-16")
+    add_input_args(parser)
     parser.add_argument("--users", type=int, default=50_000, help="users in the batch (the pipeline's)")
     parser.add_argument("--top", type=int, default=20, help="how many functions to print")
     args = parser.parse_args()
     settings = load_settings()
     print(describe(), flush=True)
-    events = pl.read_parquet(args.prepared / "events.parquet")
-    items = pl.read_parquet(args.prepared / "items.parquet")
-    train = time_split(events, datetime.fromisoformat(args.split_date)).train
-    del events
-    als = AlsRecommender.load(args.als)
-    until = period_end(train)
-    users = np.unique(train.get_column(C.User).to_numpy())
+    train, items, als = load_inputs(args)
 
     start = time.perf_counter()
-    stats = feat.period_stats(train, until, settings.popular.recent_days, als)
-    shared = cand.shared_tracks(train, until, settings)
-    near = cand.recent_neighbours(als, cand.last_listens(train, users, settings.ranker.last_listens))
+    prepared = prepare_inference(train, settings, None, als)  # as the ranker step does
     # the pipeline's ALS step has built the recommendations' index (above [als] ann_min_items tracks)
     # when it listed every user; the batches reuse it
-    als.recommend(users[:1], settings.ranker.n_candidates, show_progress=False)
-    print(f"shared preparation for {len(users):,} users: {time.perf_counter() - start:.1f} s", flush=True)
+    als.recommend(prepared.users[:1], settings.ranker.n_candidates, show_progress=False)
+    print(f"shared preparation for {len(prepared.users):,} users: {time.perf_counter() - start:.1f} s",
+          flush=True)
 
-    batch = users[:args.users]
+    batch, until = prepared.users[:args.users], prepared.until
     profile = cProfile.Profile()
     profile.enable()
     start = time.perf_counter()
-    mine = batch_listens(train, batch)  # as score_candidates does
-    pairs = cand.generate(mine, batch, until, als, settings, shared, near)
+    mine = batch_listens(train, batch)  # as score_batches does
+    pairs = cand.generate(mine, batch, until, als, settings, prepared.shared, prepared.near)
     generated = time.perf_counter()
     frame = feat.build(pairs, mine, items, until, als, settings.popular.recent_days,
-                       settings.ranker.last_listens, stats)
+                       settings.ranker.last_listens, prepared.stats)
     built = time.perf_counter()
     profile.disable()
     print(f"batch of {len(batch):,} users: candidates {generated - start:.1f} s ({pairs.height:,} rows), "
           f"features {built - generated:.1f} s (under cProfile)", flush=True)
     pstats.Stats(profile).sort_stats("cumulative").print_stats("musicrec", args.top)
-    print(f"CatBoost scoring of the batch: {catboost_seconds(frame, settings):.1f} s "
-          f"(a model of the default shape, {settings.ranker.threads} threads)", flush=True)
-
-
-def catboost_seconds(frame: pl.DataFrame, settings) -> float:
-    """Seconds to score ``frame`` with a CatBoost model of the ranker's default shape ([tuning]'s
-    default point: 500 trees of depth 4), fitted here on a sample with a stand-in label: scoring costs
-    trees x depth x rows whatever the trees learnt."""
-    from catboost import CatBoostClassifier
-
-    sample = frame.sample(min(frame.height, 20_000), seed=0)
-    label = (sample.get_column("als_rank") <= 10).cast(pl.Int8).to_numpy()
-    model = CatBoostClassifier(iterations=500, depth=4, learning_rate=0.03, verbose=False, random_seed=0,
-                               thread_count=settings.ranker.threads)
-    model.fit(sample.select(feat.FEATURES).to_numpy(), label)
+    stage = stand_in_stage(frame, settings)
     start = time.perf_counter()
-    x = frame.select(feat.FEATURES).to_numpy()  # as CatBoostStage.predict does
-    model.predict(x, prediction_type="RawFormulaVal")
-    return time.perf_counter() - start
+    stage.predict(frame)
+    print(f"CatBoost scoring of the batch: {time.perf_counter() - start:.1f} s (a stand-in stage of the "
+          f"configured shape: {settings.ranker.iterations} trees of depth {settings.ranker.depth}, "
+          f"{settings.ranker.threads} threads)", flush=True)
 
 
 if __name__ == "__main__":

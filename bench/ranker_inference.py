@@ -19,22 +19,16 @@ import argparse
 import statistics
 import threading
 import time
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import psutil
 
 from bench.machine import describe
+from bench.ranker_common import add_input_args, batch_frame, load_inputs, stand_in_stage
 from musicrec.columns import Columns as C
 from musicrec.config import load_settings
-from musicrec.models.als import AlsRecommender
-from musicrec.models.ranker import FEATURES, batch_listens, prepare_inference, score_batches
-from musicrec.models.ranker import candidates as cand
-from musicrec.models.ranker import features as feat
-from musicrec.models.ranker.model import GROUP, CatBoostStage
-from musicrec.pipeline.split import time_split
+from musicrec.models.ranker import prepare_inference, score_batches
 
 
 class PeakRss:
@@ -57,43 +51,23 @@ class PeakRss:
         self._thread.join()
 
 
-def stand_in_stage(train: pl.DataFrame, items: pl.DataFrame, als: AlsRecommender, prepared, settings,
-                   als_top: pl.DataFrame, users: int = 5000) -> CatBoostStage:
-    """A CatBoost stage of the configured shape fitted on the first ``users`` users' candidates."""
-    batch = prepared.users[:users]
-    mine = batch_listens(train, batch)
-    top = als_top.filter(pl.col(C.User).is_between(int(batch[0]), int(batch[-1])))
-    pairs = cand.generate(mine, batch, prepared.until, als, settings, prepared.shared, prepared.near, top)
-    frame = feat.build(pairs, mine, items, prepared.until, als, settings.popular.recent_days,
-                       settings.ranker.last_listens, prepared.stats)
-    rows = frame.with_columns((pl.col("als_rank") <= 10).cast(pl.Int8).alias("label"),
-                              pl.col(C.User).cast(pl.Int64).alias(GROUP))
-    return CatBoostStage(settings.ranker, FEATURES).fit(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/bench/prepared"))
-    parser.add_argument("--als", type=Path, required=True,
-                        help="an ALS model fitted on the same train period (the ALS step's als_model)")
-    parser.add_argument("--split-date", default="2022-12-16")
+    add_input_args(parser, als_required=True)
     parser.add_argument("--runs", nargs="+", default=["1x50000", "2x25000", "2x50000"],
                         help="WORKERSxBATCH_USERS of each configuration timed; the first is the reference")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each worker count, alternated")
     args = parser.parse_args()
     settings = load_settings()
     print(describe(), flush=True)
-    events = pl.read_parquet(args.prepared / "events.parquet")
-    items = pl.read_parquet(args.prepared / "items.parquet")
-    train = time_split(events, datetime.fromisoformat(args.split_date)).train
-    del events
-    als = AlsRecommender.load(args.als)
+    train, items, als = load_inputs(args)
     start = time.perf_counter()
     prepared = prepare_inference(train, settings, None, als)
     als_top = als.recommend(prepared.users, settings.ranker.n_candidates, show_progress=False)
     print(f"shared preparation for {len(prepared.users):,} users and their ALS candidates: "
           f"{time.perf_counter() - start:.1f} s", flush=True)
-    stage = stand_in_stage(train, items, als, prepared, settings, als_top)
+    stage = stand_in_stage(batch_frame(train, items, als, prepared, settings, prepared.users[:5000], als_top),
+                           settings)
     print(f"stand-in CatBoost stage: {len(stage.models)} model(s), at most {settings.ranker.iterations} "
           f"trees of depth {settings.ranker.depth}", flush=True)
 

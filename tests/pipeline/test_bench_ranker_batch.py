@@ -1,5 +1,5 @@
-"""bench/ranker_batch.py, bench/feature_memory.py and bench/als_iterations.py on the tiny prepared data:
-they run and report."""
+"""bench/ranker_batch.py, ranker_inference.py, feature_memory.py, als_iterations.py and evaluate.py on the
+tiny prepared data: they run and report."""
 
 import os
 import subprocess
@@ -50,3 +50,36 @@ def test_als_iterations_prints_both_curves(prepared):
     assert [(a.strip(), int(b)) for a, b in rows] == [("cold", 1), ("cold", 2), ("cold", 3), ("warm", 1),
                                                        ("warm", 2)]
     assert "| cold | 2 |" in out.stdout and "| 1.000 (1.000-1.000) |" in out.stdout  # the reference row
+
+
+def test_ranker_inference_compares_worker_counts_on_the_same_lists(prepared, tmp_path):
+    train = time_split(pl.read_parquet(prepared / "events.parquet"), datetime(2022, 12, 20)).train
+    model = AlsRecommender(Als(factors=2, iterations=3, blas_threads=1)).fit(train, show_progress=False)
+    model.save(tmp_path / "als")
+    out = subprocess.run([sys.executable, "-m", "bench.ranker_inference", "--prepared", str(prepared),
+                          "--als", str(tmp_path / "als"), "--split-date", "2022-12-20", "--runs", "1x40",
+                          "2x10", "--repeat", "1"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MUSICREC_RANKER__ITERATIONS": "20",
+                              "MUSICREC_RANKER__DEPTH": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "shared preparation for 40 users" in out.stdout
+    assert "2x10: lists identical to 1x40's: True" in out.stdout
+    assert "| 2 x 10 |" in out.stdout
+
+
+def test_evaluate_bench_times_the_step_and_compares_the_metrics(settings, prepared, tmp_path):
+    from musicrec.pipeline.runner import run_pipeline
+    from musicrec.storage.artifacts import LocalArtifactStore
+
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    run_pipeline(settings, ["split", "popular", "als", "similar", "blend"], prepared_dir=prepared,
+                 store=store, show_progress=False)
+    out = subprocess.run([sys.executable, "-m", "bench.evaluate", "--prepared", str(prepared), "--artifacts",
+                          str(tmp_path / "artifacts"), "--checkouts", ".", ".", "--repeat", "1"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MUSICREC_SPLIT__SPLIT_DATE": "2022-12-20"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("run 1 .:") == 2 and "| . |" in out.stdout
+    assert "metrics of . equal to the first's" in out.stdout
+    assert not (tmp_path / "artifacts" / "metrics.json").exists()  # the copy was evaluated, not the run
