@@ -138,7 +138,7 @@ def tune_step(ctx: Context) -> dict[str, int]:
         # the ALS fits of later steps at earlier cutoffs (the blend's 21 and 14 days before the end; the
         # ranker's frame 7 days before, when tune does not build it) before the fits after them: the
         # run's fits then go forward in time, one from scratch and the rest warm (WarmStarts.fit_ahead)
-        if not chosen.als.warm_iterations:
+        if not chosen.als.warm_iterations or not chosen.als.fits_in_time_order:
             return []
         return fit_als_ahead(train, chosen, starts, blend="blend" in ctx.planned,
                              with_ranker="ranker" in ctx.planned, ranker_frame=ranker_frame,

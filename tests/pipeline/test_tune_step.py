@@ -84,7 +84,7 @@ def test_a_whole_run_fits_the_blends_als_first_and_blends_as_the_blend_step_alon
     and the window's start), so tune's frame and the ALS step start warm from them; the blend reads them
     back instead of fitting, and they are the fits a blend step run alone makes: the same blend.json."""
     events, items = write_prepared(tmp_path / "source")
-    settings = _settings(**SETTINGS, als={"warm_iterations": 2})
+    settings = _settings(**SETTINGS, als={"warm_iterations": 2, "fits_in_time_order": True})
     steps = ("split", "tune", "popular", "als", "similar", "ranker", "blend")
     store, manifest = _run(events, items, tmp_path, settings, steps)
     whole = store.read_json("blend.json")
@@ -99,9 +99,12 @@ def test_a_whole_run_fits_the_blends_als_first_and_blends_as_the_blend_step_alon
                          show_progress=False)
     assert alone["steps"]["blend"]["status"] == "ok"
     assert _without_seconds(store.read_json("blend.json")) == _without_seconds(whole)
-    # a run without the blend fits nothing ahead
+    # a run without the blend fits nothing ahead, nor one with [als] fits_in_time_order off (the default)
     store, _ = _run(events, items, tmp_path / "no-blend", settings, ("split", "tune"))
     assert store.read_json("tuning.json")["als_ahead"]["cutoffs"] == []
+    store, manifest = _run(events, items, tmp_path / "default", _settings(**SETTINGS), steps)
+    assert store.read_json("tuning.json")["als_ahead"]["cutoffs"] == []
+    assert manifest["als"]["warm_start_from"] == "2022-12-17 00:00:00"  # tune's frame fit, as before
 
 
 def test_with_the_ranker_keys_set_the_ranker_steps_frame_fit_is_made_ahead_too(tmp_path, caplog):
@@ -110,7 +113,7 @@ def test_with_the_ranker_keys_set_the_ranker_steps_frame_fit_is_made_ahead_too(t
     and the ranker step reads it back instead of fitting."""
     events, items = write_prepared(tmp_path / "source")
     settings = _settings(**SETTINGS, als={"warm_iterations": 2, "factors": 4, "alpha": 10.0,
-                                          "regularization": 0.05},
+                                          "regularization": 0.05, "fits_in_time_order": True},
                          ranker={"depth": 3, "learning_rate": 0.1, "iterations": 20})
     steps = ("split", "tune", "popular", "als", "similar", "ranker", "blend")
     with caplog.at_level(logging.INFO, logger="musicrec.models.als"):
