@@ -229,7 +229,7 @@ def choose(c: Candidates, offline_ndcg: dict[str, float], points: list[FusionWei
 
     ``worst`` (the default) takes the point whose smaller ratio is the largest, then the larger mean:
     the session's gain does not buy a loss on the long horizon, where the validation window flatters
-    large weights (at full size ``mean`` took a point 1.027x offline there and 0.958x at test)."""
+    large weights (docs/quality.md, "The selection rule")."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
     tried, ratios = [], []
