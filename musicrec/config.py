@@ -93,10 +93,6 @@ class Als(Section):
     iterations: int = Field(10, ge=1)
     # iterations of a fit that starts from an earlier cutoff's fit of the same run (WarmStarts); 0: never
     warm_iterations: int = Field(3, ge=0)
-    # tune fits the blend's (and, without tune's frame, the ranker's) earlier cutoffs first, so the later
-    # fits start warm from them (WarmStarts.fit_ahead): 19 iterations a run instead of 26, at a cost in
-    # the ranker's quality (docs/benchmarks.md "ALS fits in time order")
-    fits_in_time_order: bool = False
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(5.0, gt=0)  # confidence of a listen: alpha * listens of the pair
     n_recs: int = Field(50, ge=1)

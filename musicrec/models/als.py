@@ -7,9 +7,6 @@ which has no repeated pairs: a binary matrix); ``alpha`` turns it into the confi
 from __future__ import annotations
 
 import json
-import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +20,7 @@ from tqdm.auto import tqdm
 from musicrec.columns import Columns as C
 from musicrec.config import Als
 from musicrec.models import ann
-from musicrec.models.ids import IdMap, UnknownIdError
-
-log = logging.getLogger(__name__)
+from musicrec.models.ids import IdMap
 
 # implicit marks filtered-out items with -FLT_MAX; anything this low is not a recommendation.
 _FILTERED = -1e37
@@ -275,39 +270,23 @@ class AlsRecommender:
 class WarmStarts:
     """The ALS fits of one ``train`` run, by cutoff, as starting points of later fits (a warm start).
 
-    A run fits ALS at several cutoffs of the same train period (the blend's two 21 and 14 days before its
-    end, tune's ranker frame 7 days before it, the ALS step at its end). :meth:`fit` starts a fit from
-    the kept fit with the latest earlier cutoff and the same factors, alpha and regularization, and runs
-    ``[als] warm_iterations`` instead of ``iterations``; from scratch when there is none (or
-    ``warm_iterations`` is 0). Only an earlier cutoff of the same period is a start, so a fit never sees
-    a listen its own history does not hold. A start, once used, is dropped (the new fit, later, serves
-    any later cutoff better), and what is kept is factors and ids, not the fit's matrix.
-
-    :meth:`fit_ahead` makes a later step's fit early, so the run's fits go forward in time (one from
-    scratch, the rest warm): its factors wait on disk (about 600 MB a fit at full size) until the step
-    asks :meth:`fit` for the same cutoff and settings, which then reads them back instead of fitting.
+    A run fits ALS at several cutoffs of the same train period (tune's ranker frame 7 days before its
+    end, the ALS step at its end, the blend's two 14 and 21 days before it). :meth:`fit` starts a fit
+    from the kept fit with the latest earlier cutoff and the same factors, alpha and regularization,
+    and runs ``[als] warm_iterations`` instead of ``iterations``; from scratch when there is none (or
+    ``warm_iterations`` is 0). Only an earlier cutoff of the same period is a start, so a fit never
+    sees a listen its own history does not hold. A start, once used, is dropped (the new fit, later,
+    serves any later cutoff better), and what is kept is factors and ids, not the fit's matrix.
     Within one run the same steps make the same fits; a step rerun alone (a resumed run) fits from
     scratch, as good by ``bench/als_iterations.py``, not bit-identical.
     """
 
     def __init__(self) -> None:
         self._kept: list[tuple[object, tuple[int, float, float], AlsRecommender]] = []
-        self._ahead: dict[tuple[object, str], tuple[Path, object]] = {}  # -> (its files, its start)
-        self._spill: tempfile.TemporaryDirectory[str] | None = None
 
     def fit(self, events: pl.DataFrame, cutoff: object, params: Als,
             show_progress: bool = False) -> AlsRecommender:
-        """ALS on ``events`` (the listens before ``cutoff``): the fit made ahead for this cutoff and
-        settings if there is one, else a fit warm-started when it can be."""
-        ahead = self._ahead.pop((cutoff, params.model_dump_json()), None)
-        if ahead is not None:
-            model = _read_factors(ahead[0], params, events)
-            model.warm_start = ahead[1]
-            shutil.rmtree(ahead[0], ignore_errors=True)
-            log.info("als: the fit before %s was made ahead in this run (%s): read back, not refitted",
-                     cutoff, "from scratch" if model.warm_start is None
-                     else f"warm-started from the fit before {model.warm_start}")
-            return model
+        """ALS on ``events`` (the listens before ``cutoff``), warm-started when it can be."""
         key = (params.factors, params.alpha, params.regularization)
         earlier = [k for k in self._kept if k[1] == key and k[0] < cutoff]  # type: ignore[operator]
         start = max(earlier, key=lambda k: k[0]) if earlier and params.warm_iterations else None
@@ -323,49 +302,6 @@ class WarmStarts:
         light.user_factors, light.item_factors = model.user_factors, model.item_factors
         self._kept.append((cutoff, key, light))
         return model
-
-    def fit_ahead(self, events: pl.DataFrame, cutoff: object, params: Als,
-                  show_progress: bool = False) -> None:
-        """Fit now (as :meth:`fit`) what a later ``fit(events, cutoff, params)`` of this run will ask for;
-        the factors are kept on disk until then, the fit stays a start for the fits after it."""
-        model = self.fit(events, cutoff, params, show_progress)
-        if self._spill is None:
-            self._spill = tempfile.TemporaryDirectory(prefix="musicrec-als-")
-        path = Path(tempfile.mkdtemp(prefix="fit-", dir=self._spill.name))
-        _write_factors(model, path)
-        self._ahead[(cutoff, params.model_dump_json())] = (path, model.warm_start)
-        log.info("als: fitted ahead at %s (%s), kept on disk for a later step of this run", cutoff,
-                 "from scratch" if model.warm_start is None else f"warm from {model.warm_start}")
-
-    @property
-    def ahead(self) -> list[object]:
-        """The cutoffs of the fits made ahead and not yet asked for."""
-        return [cutoff for cutoff, _ in self._ahead]
-
-
-def _write_factors(model: AlsRecommender, path: Path) -> None:
-    """A fit's ids and factors, without its matrix (rebuilt from the listens when read back)."""
-    model.user_ids.save(path / "user_ids.npy")
-    model.item_ids.save(path / "item_ids.npy")
-    np.save(path / "user_factors.npy", model.user_factors)
-    np.save(path / "item_factors.npy", model.item_factors)
-
-
-def _read_factors(path: Path, params: Als, events: pl.DataFrame) -> AlsRecommender:
-    """The fit :func:`_write_factors` kept, with its matrix rebuilt from ``events`` (the fit's listens)."""
-    model = AlsRecommender(params)
-    model.user_ids = IdMap.load(path / "user_ids.npy")
-    model.item_ids = IdMap.load(path / "item_ids.npy")
-    model.user_factors = np.load(path / "user_factors.npy")
-    model.item_factors = np.load(path / "item_factors.npy")
-    try:  # an unknown user or track raises; a known one with no listen leaves an empty row or column
-        model.user_items = user_item_matrix(events, model.user_ids, model.item_ids)
-    except UnknownIdError as exc:
-        raise ValueError(f"a fit made ahead was asked for with other listens than its own: {exc}") from exc
-    m = model.user_items
-    if (np.diff(m.indptr) == 0).any() or (np.bincount(m.indices, minlength=m.shape[1]) == 0).any():
-        raise ValueError("a fit made ahead was asked for with other listens than its own")
-    return model
 
 
 def cosine_neighbours(

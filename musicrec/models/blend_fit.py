@@ -282,40 +282,6 @@ def validation_split(train: pl.DataFrame, window_days: int) -> tuple[pl.DataFram
     return history, window, cut
 
 
-def fit_als_ahead(train: pl.DataFrame, settings: Settings, starts: WarmStarts, blend: bool = True,
-                  with_ranker: bool = True, ranker_frame: bool = False,
-                  show_progress: bool = False) -> list[Any]:
-    """Make now, in ``starts``, ALS fits later steps of this run ask for, earliest first; their cutoffs.
-
-    ``blend``: the two a later :func:`fit_blend` asks for (the replayed ranker frame's, ``[ranker]
-    label_days`` before the window, when ``with_ranker``; the window's start). ``ranker_frame``: the
-    ranker step's own training frame's (``label_days`` before the end), when tune does not build it.
-    Fitted in time order, each but the first starts warm from the one before, and the run's later fits
-    (the ALS step at the end) from the last. Each is fitted on exactly the listens the step will pass
-    for it; only a frame's latest window is made ahead (a small dataset whose frame needs more windows
-    fits the others when it builds it, as before). A train period too short for a cutoff skips it (the
-    step reports the problem)."""
-    end, label_days = period_end(train), timedelta(days=settings.ranker.label_days)
-
-    def has_listens(expr: pl.Expr) -> bool:
-        return bool(train.select(expr.any()).item())
-
-    cutoffs = []
-    if blend:
-        cut = end - timedelta(days=settings.blend.window_days)
-        last = train.select(pl.col(C.Datetime).filter(pl.col(C.Datetime) < cut).max()).item()
-        if last is not None and has_listens(pl.col(C.Datetime) >= cut):
-            cutoffs.append(cut)
-            if with_ranker:  # the replayed ranker's frame: its label window ends where the history does
-                cutoffs.append(period_end(pl.DataFrame({C.Datetime: [last]})) - label_days)
-    if ranker_frame:
-        cutoffs.append(end - label_days)
-    cutoffs = sorted({c for c in cutoffs if has_listens(pl.col(C.Datetime) < c)})
-    for cutoff in cutoffs:  # one history in memory at a time: at full size each is ~3 GB
-        starts.fit_ahead(train.filter(pl.col(C.Datetime) < cutoff), cutoff, settings.als, show_progress)
-    return cutoffs
-
-
 def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
               show_progress: bool = False, offline_model: str = "ranker",
               starts: WarmStarts | None = None) -> dict[str, Any]:

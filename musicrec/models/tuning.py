@@ -352,14 +352,10 @@ def search_ranker(frame: pl.DataFrame, settings: Settings, budget: Budget) -> di
 
 # --- the whole tuning -------------------------------------------------------------------------------
 def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_progress: bool = False,
-         starts: WarmStarts | None = None,
-         before_frame: Callable[[Settings], list[Any]] | None = None) -> Result:
+         starts: WarmStarts | None = None) -> Result:
     """Choose the tunable settings on the end of ``train`` (the train period only); see the module doc.
     ``show_progress``: progress bars of the ranker training frame's ALS fit (minutes at full size);
-    ``starts``: the run's warm starts, where the frame's ALS fits are kept for later steps;
-    ``before_frame``: called with the settings chosen so far (ALS's) right before the ranker's
-    training frame is built (the pipeline makes the blend's earlier ALS fits there, see
-    :func:`musicrec.models.blend_fit.fit_als_ahead`)."""
+    ``starts``: the run's warm starts, where the frame's ALS fits are kept for later steps."""
     cfg = settings.tuning
     doc: dict[str, Any] = {"enabled": cfg.enabled, "budget_s": cfg.budget_s, "skipped": None}
     tunable = {name: set(getattr(settings, name).tunable) - set(fixed_keys(getattr(settings, name)))
@@ -393,12 +389,6 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_prog
                      "default": ranker, "chosen": {}, "tried": []}
     frame_core_s = 0.0
     if tunable["ranker"]:
-        if before_frame is not None:  # not the search's cost either
-            start, used = time.perf_counter(), budget.core_s()
-            made = before_frame(chosen)
-            doc["als_ahead"] = {"cutoffs": [str(c) for c in made],
-                                "seconds": round(time.perf_counter() - start, 1)}
-            frame_core_s += budget.core_s() - used
         start, used = time.perf_counter(), budget.core_s()
         try:
             frame = training_frame(train, items, chosen, show_progress, starts)
@@ -406,8 +396,7 @@ def tune(train: pl.DataFrame, items: pl.DataFrame, settings: Settings, show_prog
             doc["ranker"]["skipped"] = str(exc)
         else:
             # the frame is the ranker step's own (it reuses it): not part of the search's cost
-            frame_s = time.perf_counter() - start
-            frame_core_s += budget.core_s() - used
+            frame_s, frame_core_s = time.perf_counter() - start, budget.core_s() - used
             doc["ranker"] = {**search_ranker(frame, chosen, budget), "frame_s": round(frame_s, 1)}
     doc["budget_reached"] = budget.reached
     doc["estimate_s"] = round(budget.spent, 1)

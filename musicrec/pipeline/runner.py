@@ -90,7 +90,6 @@ def run_pipeline(
         show_progress=show_progress,
     )
     selected = [s for s in STEPS if s.name in wanted]  # DAG order, whatever order was asked
-    ctx.planned = tuple(s.name for s in selected)
     for step in selected:
         check_inputs(step, ctx)  # fail before any work when the very first input is missing
         break

@@ -11,7 +11,6 @@ re-apply it to ``events.parquet``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +26,7 @@ from musicrec.evaluation.report import render_markdown
 from musicrec.evaluation.runner import evaluate
 from musicrec.models import tuning
 from musicrec.models.als import AlsRecommender, WarmStarts
-from musicrec.models.blend_fit import fit_als_ahead, fit_blend
+from musicrec.models.blend_fit import fit_blend
 from musicrec.models.blending import FusionWeights
 from musicrec.models.popular import recent_popular, top_popular
 from musicrec.models.ranker import frame_key, train_and_recommend_with_info
@@ -57,7 +56,6 @@ class Context:
     show_progress: bool = True
     cache: dict[str, Any] = field(default_factory=dict)
     configured: Settings | None = None
-    planned: tuple[str, ...] = ()  # the steps this run runs (a later step may prepare for one of them)
 
     def __post_init__(self) -> None:
         if self.configured is None:
@@ -132,27 +130,10 @@ def split_step(ctx: Context) -> dict[str, int]:
 
 def tune_step(ctx: Context) -> dict[str, int]:
     assert ctx.configured is not None
-    train, starts = ctx.split().train, ctx.warm_starts()
-
-    def fits_first(chosen: Settings, ranker_frame: bool = False) -> list[Any]:
-        # the ALS fits of later steps at earlier cutoffs (the blend's 21 and 14 days before the end; the
-        # ranker's frame 7 days before, when tune does not build it) before the fits after them: the
-        # run's fits then go forward in time, one from scratch and the rest warm (WarmStarts.fit_ahead)
-        if not chosen.als.warm_iterations or not chosen.als.fits_in_time_order:
-            return []
-        return fit_als_ahead(train, chosen, starts, blend="blend" in ctx.planned,
-                             with_ranker="ranker" in ctx.planned, ranker_frame=ranker_frame,
-                             show_progress=ctx.show_progress)
-
-    result = tuning.tune(train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress, starts,
-                         before_frame=fits_first)
-    ctx.settings = tuning.apply(ctx.configured, result.doc)
-    if "als_ahead" not in result.doc:  # tune built no ranker frame (its keys are set, or it is off)
-        start = time.perf_counter()
-        made = fits_first(ctx.settings, ranker_frame="ranker" in ctx.planned)
-        result.doc["als_ahead"] = {"cutoffs": [str(c) for c in made],
-                                   "seconds": round(time.perf_counter() - start, 1)}
+    result = tuning.tune(ctx.split().train, ctx.prepared(A.ITEMS_FILE), ctx.configured, ctx.show_progress,
+                         ctx.warm_starts())
     ctx.store.write_json(A.TUNING, result.doc)
+    ctx.settings = tuning.apply(ctx.configured, result.doc)
     if result.frame is not None:  # the ranker step's training frame, built with the chosen ALS
         ctx.cache["ranker_frame"] = (frame_key(ctx.settings), result.frame)
     ctx.cache["tuning"] = result.doc
@@ -208,15 +189,14 @@ def ranker_step(ctx: Context) -> dict[str, int]:
     rows = frame if key == frame_key(ctx.settings) else None  # the tune step built it with these settings
     top = ctx.cache.pop("als_top", None) if reuse is not None else None
     recs, info = train_and_recommend_with_info(train, items, ctx.settings, als=reuse, rows=rows,
-                                               show_progress=ctx.show_progress, als_top=top,
-                                               starts=ctx.warm_starts())
+                                               show_progress=ctx.show_progress, als_top=top)
     info["training_frame_from_tuning"] = rows is not None
     info["als_reused"] = reuse is not None
     info["als_candidates_reused"] = top is not None
     ctx.cache["ranker_info"] = info  # best iteration, feature importance, ... -> manifest
     ctx.store.write_parquet(A.RANKER_RECS, recs)
-    # no later step uses the ALS model (the blend has its own, made ahead in tune; ctx.als() would
-    # reload it): ~2 GB at full size that the blend step's frame needs more
+    # no later step uses the ALS model (the blend fits its own; ctx.als() would reload it): ~2 GB at
+    # full size that the blend step's two ALS fits need more
     ctx.cache.pop("als", None)
     ctx.cache.pop("als_fitted_here", None)
     return {A.RANKER_RECS: recs.height}

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
@@ -128,56 +126,3 @@ def test_warm_starts_start_only_from_an_earlier_cutoff_with_the_same_factors():
     # a warm start of 3 iterations from the same listens is the 15 + 3 iterations' model
     np.testing.assert_allclose(later.item_factors, AlsRecommender(PARAMS).fit(events, show_progress=False,
                                iterations=18).item_factors, rtol=1e-4, atol=1e-5)
-
-
-def test_a_fit_made_ahead_is_read_back_not_refitted_and_stays_a_start():
-    """fit_ahead makes a later fit early: asked for with the same cutoff and settings, fit returns those
-    factors (and the matrix, rebuilt from the listens) without fitting; other settings fit anew. The
-    ahead fit is a start for the fits after it, and its files are gone once read back."""
-    from datetime import datetime
-
-    from musicrec.models.als import WarmStarts
-
-    events = checkerboard()
-    params = PARAMS.model_copy(update={"warm_iterations": 2})
-    d = [datetime(2022, 12, day) for day in (1, 8, 15)]
-    starts = WarmStarts()
-    starts.fit_ahead(events, d[0], params)
-    starts.fit_ahead(events, d[1], params)
-    assert starts.ahead == [d[0], d[1]]
-    spill = Path(starts._spill.name)
-    assert len(list(spill.iterdir())) == 2
-    # the next fit starts warm from the latest ahead fit: 15 + 2 + 2 iterations on the same listens
-    later = starts.fit(events, d[2], params)
-    assert later.warm_start == d[1]
-    np.testing.assert_allclose(later.item_factors, AlsRecommender(PARAMS).fit(
-        events, show_progress=False, iterations=19).item_factors, rtol=1e-4, atol=1e-5)
-    # read back: the 15-iteration fit (from scratch) and the 17-iteration one (warm from d[0])
-    first = starts.fit(events, d[0], params)
-    assert first.warm_start is None
-    np.testing.assert_array_equal(first.item_factors, AlsRecommender(PARAMS).fit(
-        events, show_progress=False).item_factors)
-    second = starts.fit(events, d[1], params)
-    assert second.warm_start == d[0]
-    np.testing.assert_allclose(second.user_factors, AlsRecommender(PARAMS).fit(
-        events, show_progress=False, iterations=17).user_factors, rtol=1e-4, atol=1e-5)
-    assert (second.user_items != AlsRecommender(PARAMS).fit(events, show_progress=False).user_items).nnz == 0
-    assert second.recommend(np.arange(20), 5, show_progress=False).height == 100
-    assert starts.ahead == [] and list(spill.iterdir()) == []
-    # other settings than the ahead fit's: fitted, not read back
-    starts.fit_ahead(events, d[0], params)
-    other = starts.fit(events, d[0], params.model_copy(update={"regularization": 0.5}))
-    assert other.warm_start is None and starts.ahead == [d[0]]
-
-
-def test_a_fit_made_ahead_refuses_other_listens():
-    from datetime import datetime
-
-    from musicrec.models.als import WarmStarts
-
-    events = checkerboard()
-    starts = WarmStarts()
-    starts.fit_ahead(events, datetime(2022, 12, 1), PARAMS)
-    fewer = events.filter(pl.col("user_id") != 0)  # a user the fit knows has no listen here
-    with pytest.raises(ValueError, match="other listens than its own"):
-        starts.fit(fewer, datetime(2022, 12, 1), PARAMS)

@@ -151,7 +151,7 @@ def test_ranker_and_evaluation_are_wired_when_present(prepared, settings, tmp_pa
                              "rank": pl.Series(list(range(1, 7)) * len(users), dtype=pl.Int32)})
 
     def fake_ranker_with_info(train, items, settings_, als=None, rows=None, show_progress=False,
-                              als_top=None, starts=None):
+                              als_top=None):
         calls["als"], calls["als_top"] = als, als_top
         return fake_ranker(train, items, settings_), {"best_iteration": 7}
 

@@ -1,7 +1,6 @@
 """The tune step: chooses settings on the end of the train period only; the later steps use them."""
 
-import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -77,51 +76,3 @@ def test_no_tune_uses_the_defaults(tmp_path):
     manifest = store.read_json("manifest.json")
     assert manifest["params"]["als"]["factors"] == 64  # config.ini says auto; off: the default
     assert manifest["steps"]["als"]["params"]["als"]["factors"] == 64
-
-
-def test_a_whole_run_fits_the_blends_als_first_and_blends_as_the_blend_step_alone(tmp_path):
-    """tune makes the blend's two ALS fits first (the run's earliest cutoffs: the replayed ranker frame's
-    and the window's start), so tune's frame and the ALS step start warm from them; the blend reads them
-    back instead of fitting, and they are the fits a blend step run alone makes: the same blend.json."""
-    events, items = write_prepared(tmp_path / "source")
-    settings = _settings(**SETTINGS, als={"warm_iterations": 2, "fits_in_time_order": True})
-    steps = ("split", "tune", "popular", "als", "similar", "ranker", "blend")
-    store, manifest = _run(events, items, tmp_path, settings, steps)
-    whole = store.read_json("blend.json")
-    cut = datetime.fromisoformat(whole["validation"]["window_start"])
-    ahead = [datetime.fromisoformat(c) for c in store.read_json("tuning.json")["als_ahead"]["cutoffs"]]
-    history_end = events.filter(pl.col("started_at") < cut).get_column("started_at").max()
-    frame_cutoff = datetime.combine(history_end.date(), datetime.min.time()) + timedelta(days=1 - 3)
-    assert ahead == [frame_cutoff, cut]  # label_days = 3
-    # the ALS step (at the split) started from tune's frame fit (3 days before it), not from scratch
-    assert manifest["als"] == {"warm_start_from": "2022-12-17 00:00:00", "iterations": 2}
-    alone = run_pipeline(settings, ["blend"], prepared_dir=tmp_path / "prepared", store=store,
-                         show_progress=False)
-    assert alone["steps"]["blend"]["status"] == "ok"
-    assert _without_seconds(store.read_json("blend.json")) == _without_seconds(whole)
-    # a run without the blend fits nothing ahead, nor one with [als] fits_in_time_order off (the default)
-    store, _ = _run(events, items, tmp_path / "no-blend", settings, ("split", "tune"))
-    assert store.read_json("tuning.json")["als_ahead"]["cutoffs"] == []
-    store, manifest = _run(events, items, tmp_path / "default", _settings(**SETTINGS), steps)
-    assert store.read_json("tuning.json")["als_ahead"]["cutoffs"] == []
-    assert manifest["als"]["warm_start_from"] == "2022-12-17 00:00:00"  # tune's frame fit, as before
-
-
-def test_with_the_ranker_keys_set_the_ranker_steps_frame_fit_is_made_ahead_too(tmp_path, caplog):
-    """Tune builds no frame when every ranker key is set: the ranker step's frame fit (label_days before
-    the end) is then made ahead in tune as well, after the blend's, so the ALS step starts warm from it
-    and the ranker step reads it back instead of fitting."""
-    events, items = write_prepared(tmp_path / "source")
-    settings = _settings(**SETTINGS, als={"warm_iterations": 2, "factors": 4, "alpha": 10.0,
-                                          "regularization": 0.05, "fits_in_time_order": True},
-                         ranker={"depth": 3, "learning_rate": 0.1, "iterations": 20})
-    steps = ("split", "tune", "popular", "als", "similar", "ranker", "blend")
-    with caplog.at_level(logging.INFO, logger="musicrec.models.als"):
-        store, manifest = _run(events, items, tmp_path, settings, steps)
-    tuned = store.read_json("tuning.json")
-    assert tuned["skipped"] and len(tuned["als_ahead"]["cutoffs"]) == 3
-    assert tuned["als_ahead"]["cutoffs"][-1] == "2022-12-17 00:00:00"  # the ranker's frame, 3 days before
-    assert manifest["als"] == {"warm_start_from": "2022-12-17 00:00:00", "iterations": 2}
-    assert manifest["ranker"]["training_frame_from_tuning"] is False
-    read_back = [r.getMessage() for r in caplog.records if "read back" in r.getMessage()]
-    assert len(read_back) == 3 and "2022-12-17" in read_back[0]  # the ranker step's, then the blend's two

@@ -217,17 +217,15 @@ def _best(scored: pl.DataFrame, n: int) -> pl.DataFrame:
 def train_and_recommend_with_info(
     train: pl.DataFrame, items: pl.DataFrame, settings: Settings, als: AlsRecommender | None = None,
     rows: pl.DataFrame | None = None, show_progress: bool = False, als_top: pl.DataFrame | None = None,
-    starts: WarmStarts | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """:func:`train_and_recommend` plus a JSON-able summary (rows, best iteration, feature importance).
 
     ``als``: an ALS model already fitted on ``train`` with ``settings.als``, reused at inference
     instead of a refit, and ``als_top`` that model's recommendations for every user (at least
     ``[ranker] n_candidates`` each: the candidates' ALS part). ``rows``: :func:`training_frame` of the same
-    ``train`` and settings (the pipeline's tuning builds it), used instead of building it again;
-    ``starts``: the run's :class:`~musicrec.models.als.WarmStarts`, for the frame's ALS when built here."""
+    ``train`` and settings (the pipeline's tuning builds it), used instead of building it again."""
     start = time.perf_counter()
-    model = RankerRecommender(settings, items).fit(train, als=als, rows=rows, starts=starts)
+    model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
     recs = score_candidates(model.stage, train, items, settings, model.users(), model.fitted_als(),
                             settings.ranker.n_recs, show_progress, als_top)
