@@ -121,14 +121,14 @@ class Inference:
 
 def prepare_inference(history: pl.DataFrame, settings: Settings, users: np.ndarray | None,
                       als: AlsRecommender, show_progress: bool = False) -> Inference:
-    """:class:`Inference` of ``users`` (every user of ``history`` when None) over ``history``."""
+    """:class:`Inference` of ``users`` (every user of ``history`` when None) over ``history``; given
+    users get the per-user columns of themselves only (the blend's 5,000: not a filtered copy of the
+    whole history, which every user's would be)."""
     until = period_end(history)
+    subset = None if users is None else np.unique(np.asarray(users))
     # sorted: a batch is a range of user ids, and its listens one range filter of the history
-    users = np.unique(history.get_column(C.User).to_numpy() if users is None else np.asarray(users))
-    # once, not per batch; the per-user columns of only the given users when they are few (the blend's
-    # 5,000), not a filtered copy of the whole history when they are (nearly) all of its users
-    few = len(users) < history.get_column(C.User).n_unique() // 2
-    stats = feat.period_stats(history, until, settings.popular.recent_days, als, users if few else None)
+    users = np.unique(history.get_column(C.User).to_numpy()) if subset is None else subset
+    stats = feat.period_stats(history, until, settings.popular.recent_days, als, subset)  # once: every batch
     shared = cand.shared_tracks(history, until, settings)
     # the neighbours of every user's last listens at once: the batches share most of these tracks
     log.info("ranker inference: per-period columns ready; the ALS neighbours of %d users' last listens next",
@@ -227,7 +227,7 @@ def train_and_recommend_with_info(
     start = time.perf_counter()
     model = RankerRecommender(settings, items).fit(train, als=als, rows=rows)
     fitted = time.perf_counter()
-    recs = score_candidates(model.stage, train, items, settings, model.users(), model.fitted_als(),
+    recs = score_candidates(model.stage, train, items, settings, None, model.fitted_als(),
                             settings.ranker.n_recs, show_progress, als_top)
     info = {**model.stage.info, "fit_s": round(fitted - start, 1),
             "recommend_s": round(time.perf_counter() - fitted, 1)}
@@ -278,6 +278,8 @@ class RankerRecommender:
         if n < 1:
             raise ValueError(f"n must be >= 1, found {n}")
         users = np.intersect1d(np.asarray(user_ids), self.users())
+        if len(users) == len(self.users()):
+            users = None  # every user: the period's columns as they are, not a filtered copy
         return score_candidates(self.stage, self.history, self.items, self.settings, users, self.fitted_als(),
                                 n, show_progress)
 
