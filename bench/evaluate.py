@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         for r in range(args.repeat):
             order = args.checkouts if r % 2 == 0 else list(reversed(args.checkouts))
             for checkout in order:
-                store = Path(tmp) / f"{abs(hash(str(checkout)))}-{r}"
+                store = Path(tmp) / "artifacts"  # a fresh copy for each run, removed after it
                 shutil.copytree(args.artifacts, store)
                 wall, peak = run_once(checkout, args.prepared, store)
                 seconds[checkout].append(wall)
