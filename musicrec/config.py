@@ -93,6 +93,7 @@ class Als(Section):
     iterations: int = Field(10, ge=1)
     # iterations of a fit that starts from an earlier cutoff's fit of the same run (WarmStarts); 0: never
     warm_iterations: int = Field(3, ge=0)
+    cg_steps: int = Field(3, ge=1)  # conjugate-gradient steps per row and half-iteration (implicit: 3)
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(5.0, gt=0)  # confidence of a listen: alpha * listens of the pair
     n_recs: int = Field(50, ge=1)
@@ -154,6 +155,8 @@ class Blend(Section):
 
     window_days: int = Field(14, ge=1)
     max_users: int = Field(5000, ge=10)  # validation users sampled (seeded)
+    # iterations of the replay's ALS fits from scratch (its ranker frame's); 0 = [als] iterations
+    als_iterations: int = Field(0, ge=0)
     offsets: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 40.0)
     online_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
     artist_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)

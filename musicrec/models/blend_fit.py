@@ -305,6 +305,9 @@ def fit_blend(train: pl.DataFrame, items: pl.DataFrame, settings: Settings,
                          f"after it: the blend cannot be fitted (use a longer [blend] window_days)")
     log.info("blend: validation window from %s, %d users", cut.date(), len(users))
     offline_list, ranker = offline_model, None
+    if cfg.als_iterations:  # the replay's ALS fits only: the served models keep [als] iterations
+        settings = settings.model_copy(
+            update={"als": settings.als.model_copy(update={"iterations": cfg.als_iterations})})
     if offline_model == "ranker":
         # the served model replayed at the window's start: the ranker trained on the history alone (its
         # own label window is the end of the history), then ranking the validation users' candidates

@@ -59,3 +59,28 @@ def test_fit_is_deterministic(settings, tmp_path):
     first.pop("seconds")
     second.pop("seconds")
     assert first == second
+
+
+@pytest.mark.slow
+def test_replay_fits_from_scratch_take_blend_als_iterations(settings, tmp_path, monkeypatch):
+    """[blend] als_iterations: the replay's ALS fits from scratch run that many iterations (a warm one
+    keeps [als] warm_iterations); the served models' [als] iterations are untouched."""
+    from musicrec.models.als import AlsRecommender
+
+    calls: list[int] = []
+    iterate = AlsRecommender._iterate
+
+    def spy(self, iterations, factors, show_progress):
+        calls.append(iterations)
+        return iterate(self, iterations, factors, show_progress)
+
+    monkeypatch.setattr(AlsRecommender, "_iterate", spy)
+    events, items = write_prepared(tmp_path / "source")
+    als = settings.als.model_copy(update={"iterations": 6, "warm_iterations": 2})
+    short = settings.model_copy(update={"als": als, "blend": settings.blend.model_copy(
+        update={"als_iterations": 3})})
+    _blend_run(events, items, tmp_path / "short", short)
+    assert calls and set(calls) <= {3, 2} and 3 in calls
+    calls.clear()
+    _blend_run(events, items, tmp_path / "default", settings.model_copy(update={"als": als}))
+    assert calls and set(calls) <= {6, 2} and 6 in calls

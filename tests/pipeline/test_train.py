@@ -89,7 +89,8 @@ def test_manifest_records_params_data_code_rows_timings(trained, prepared):
     assert manifest["code"]["package"] == "0.1.0"
     assert manifest["rows"]["similar.parquet"] == store.read_parquet("similar.parquet").height
     assert set(manifest["steps"]) == set(NO_RANKER)
-    assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in manifest["steps"].values())
+    assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 and s["rss_after_mb"] > 0
+               for s in manifest["steps"].values())
     assert "split_date" in manifest["note"]
     assert manifest["steps"]["similar"]["params"]["similar"]["k"] == 3
     assert set(manifest["steps"]["similar"]["params"]) == {"similar", "als"}
