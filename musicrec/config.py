@@ -156,7 +156,7 @@ class Blend(Section):
     window_days: int = Field(14, ge=1)
     max_users: int = Field(5000, ge=10)  # validation users sampled (seeded)
     # iterations of the replay's ALS fits from scratch (its ranker frame's); 0 = [als] iterations
-    als_iterations: int = Field(0, ge=0)
+    als_iterations: int = Field(5, ge=0)
     offsets: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 40.0)
     online_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
     artist_weights: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)

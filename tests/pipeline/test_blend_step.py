@@ -64,7 +64,7 @@ def test_fit_is_deterministic(settings, tmp_path):
 @pytest.mark.slow
 def test_replay_fits_from_scratch_take_blend_als_iterations(settings, tmp_path, monkeypatch):
     """[blend] als_iterations: the replay's ALS fits from scratch run that many iterations (a warm one
-    keeps [als] warm_iterations); the served models' [als] iterations are untouched."""
+    keeps [als] warm_iterations); 0 = [als] iterations."""
     from musicrec.models.als import AlsRecommender
 
     calls: list[int] = []
@@ -82,5 +82,6 @@ def test_replay_fits_from_scratch_take_blend_als_iterations(settings, tmp_path, 
     _blend_run(events, items, tmp_path / "short", short)
     assert calls and set(calls) <= {3, 2} and 3 in calls
     calls.clear()
-    _blend_run(events, items, tmp_path / "default", settings.model_copy(update={"als": als}))
+    every = settings.blend.model_copy(update={"als_iterations": 0})  # 0: [als] iterations
+    _blend_run(events, items, tmp_path / "all", settings.model_copy(update={"als": als, "blend": every}))
     assert calls and set(calls) <= {6, 2} and 6 in calls
