@@ -1,5 +1,5 @@
-"""bench/ranker_batch.py, ranker_inference.py, feature_memory.py, als_iterations.py and evaluate.py on the
-tiny prepared data: they run and report."""
+"""bench/ranker_batch.py, ranker_inference.py, feature_memory.py, als_iterations.py, als_cg_steps.py and
+evaluate.py on the tiny prepared data: they run and report."""
 
 import os
 import subprocess
@@ -50,6 +50,21 @@ def test_als_iterations_prints_both_curves(prepared):
     assert [(a.strip(), int(b)) for a, b in rows] == [("cold", 1), ("cold", 2), ("cold", 3), ("warm", 1),
                                                        ("warm", 2)]
     assert "| cold | 2 |" in out.stdout and "| 1.000 (1.000-1.000) |" in out.stdout  # the reference row
+
+
+def test_als_cg_steps_times_each_setting_in_turn(prepared):
+    out = subprocess.run([sys.executable, "-m", "bench.als_cg_steps", "--prepared", str(prepared),
+                          "--split-date", "2022-12-20", "--cg-steps", "3", "1", "--repeat", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = [line.split(":")[0] for line in out.stdout.splitlines() if line.startswith("cg_steps ")]
+    assert runs == ["cg_steps 3", "cg_steps 1"] * 2  # alternated
+    rows = [line.split("|")[1:5] for line in out.stdout.splitlines() if line.startswith("| 3 ")
+            or line.startswith("| 1 ")]
+    assert [int(r[0]) for r in rows] == [3, 1] and rows[0][3].strip() == "1.00"
+    bad = subprocess.run([sys.executable, "-m", "bench.als_cg_steps", "--prepared", str(prepared),
+                          "--cg-steps", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--cg-steps" in bad.stderr
 
 
 def test_ranker_inference_compares_worker_counts_on_the_same_lists(prepared, tmp_path):
