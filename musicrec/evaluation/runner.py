@@ -231,6 +231,9 @@ def personalise(shared: pl.DataFrame, users: np.ndarray, seen: pl.DataFrame, k: 
     """
     ordered = _ordered_items(shared)
     users = np.asarray(users)
+    # only the pairs of the list's tracks can be skipped: the anti-join's table is those, not every pair
+    # the users heard (at full size ~20M per group of users against a few hundred thousand)
+    seen = seen.filter(pl.col(C.Item).is_in(pl.Series(ordered).implode()))
     long = pl.DataFrame({
         C.User: np.repeat(users, len(ordered)),
         C.Item: np.tile(ordered, len(users)),
