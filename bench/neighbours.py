@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench.neighbours data/bench/artifacts/als_model            # 1/10 scale
     .venv/bin/python -m bench.neighbours <run>/als_model --queries 20000 --nprobe 16 32 64
+    .venv/bin/python -m bench.neighbours <run>/als_model --lists 0 2000 1000 --nprobe 0   # [als] ann_lists
 
 For a sample of tracks (their 10 nearest by cosine, as the similar tracks and the ranker's last-listen
 neighbours are searched) and of users (their top 50 unheard tracks, as ``AlsRecommender.recommend``):
-the exact search's time, then per ``nprobe`` the whole call's time (index build included, timed
-apart as well) and its recall (the share of the exact results it returns). Measured in the same run,
-so the ratio is what to compare on a shared machine.
+the exact search's time, then per number of clusters (``--lists``, 0 = ~4 sqrt(tracks)) and ``nprobe``
+the whole call's time (index build included, timed apart as well) and its recall (the share of the exact
+results it returns). Measured in the same run, so the ratio is what to compare on a shared machine.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def _recall(approx, exact, key: str, value: str) -> float:
     return float(np.mean([len(a.get(k, set()) & v) / len(v) for k, v in e.items() if v]))
 
 
+def _name(lists: int, n_items: int) -> str:
+    """``4,000 lists`` (the default's count spelt out) for the table."""
+    return f"{min(lists or ann.n_lists(n_items), n_items):,} lists"
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -41,6 +47,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=5_000, help="sampled tracks and users")
     parser.add_argument("--nprobe", type=int, nargs="+", default=[0, 16, 32, 64, 128],
                         help="0 = the default share of the clusters (1/40)")
+    parser.add_argument("--lists", type=int, nargs="+", default=[0],
+                        help="clusters of the index ([als] ann_lists); 0 = ~4 sqrt(tracks)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     model = AlsRecommender.load(args.als_model)
@@ -58,21 +66,25 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     exact_nb, t_nb = _timed(lambda: cosine_neighbours(model.item_factors, rows, 10, model.item_ids, threads))
     print(f"| 10 nearest tracks (cosine) | exact | {t_nb:.1f} | 1.0 | 1.000 |")
-    for nprobe in args.nprobe:
-        _, t_build = _timed(lambda p=nprobe: ann.IvfIndex(unit, p, threads))  # built again by the search
-        approx, t = _timed(lambda p=nprobe: cosine_neighbours(model.item_factors, rows, 10, model.item_ids,
-                                                              threads, ann_min_items=1, nprobe=p))
-        print(f"| | ivf nprobe {nprobe} | {t:.1f} ({t_build:.1f}) | {t_nb / t:.1f} | "
-              f"{_recall(approx, exact_nb, 'item_id_1', 'item_id_2'):.3f} |")
+    points = [(lists, nprobe) for lists in args.lists for nprobe in args.nprobe]
+    for lists, nprobe in points:
+        # built again by the search
+        _, t_build = _timed(lambda p=nprobe, c=lists: ann.IvfIndex(unit, p, threads, lists=c))
+        approx, t = _timed(lambda p=nprobe, c=lists: cosine_neighbours(
+            model.item_factors, rows, 10, model.item_ids, threads, ann_min_items=1, nprobe=p, lists=c))
+        print(f"| | ivf {_name(lists, n_items)} nprobe {nprobe} | {t:.1f} ({t_build:.1f}) | {t_nb / t:.1f} | "
+              f"{_recall(approx, exact_nb, 'item_id_1', 'item_id_2'):.3f} |", flush=True)
 
     exact_rec, t_rec = _timed(lambda: model.recommend(users, 50, show_progress=False))
     print(f"| top 50 unheard tracks (ALS) | exact | {t_rec:.1f} | 1.0 | 1.000 |")
-    for nprobe in args.nprobe:
-        model.params = model.params.model_copy(update={"ann_min_items": 1, "ann_nprobe": nprobe})
-        _, t_build = _timed(lambda p=nprobe: ann.IvfIndex(model.item_factors, p, threads, mips=True))
+    for lists, nprobe in points:
+        model.params = model.params.model_copy(update={"ann_min_items": 1, "ann_nprobe": nprobe,
+                                                       "ann_lists": lists})
+        _, t_build = _timed(lambda p=nprobe, c=lists: ann.IvfIndex(model.item_factors, p, threads, mips=True,
+                                                                   lists=c))
         approx, t = _timed(lambda: model.recommend(users, 50, show_progress=False))
-        print(f"| | ivf nprobe {nprobe} | {t:.1f} ({t_build:.1f}) | {t_rec / t:.1f} | "
-              f"{_recall(approx, exact_rec, 'user_id', 'item_id'):.3f} |")
+        print(f"| | ivf {_name(lists, n_items)} nprobe {nprobe} | {t:.1f} ({t_build:.1f}) | "
+              f"{t_rec / t:.1f} | {_recall(approx, exact_rec, 'user_id', 'item_id'):.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -173,9 +173,10 @@ class AlsRecommender:
         ``n`` plus the number of tracks they heard, the heard ones are dropped, and a user left with
         fewer than ``n`` (or who heard more than the index can return) is scored exactly."""
         p = self.params
-        key = (p.ann_nprobe, p.recommend_top_items, p.seed)
+        key = (p.ann_nprobe, p.ann_lists, p.recommend_top_items, p.seed)
         if self._index is None or self._index[0] != key:  # the ranker's inference asks 50,000 users at a time
-            self._index = (key, ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed, mips=True))
+            self._index = (key, ann.IvfIndex(factors, p.ann_nprobe, p.blas_threads, p.seed, mips=True,
+                                                  lists=p.ann_lists))
         index = self._index[1]
         heard_count = np.diff(self.user_items.indptr)[internal]
         if not filter_listened:
@@ -240,7 +241,8 @@ class AlsRecommender:
         internal = self.item_ids.to_internal(items, strict=False)
         items, internal = items[internal >= 0], internal[internal >= 0]
         return cosine_neighbours(self.item_factors, internal, n, self.item_ids, self.params.blas_threads,
-                                 show_progress, self.params.ann_min_items, self.params.ann_nprobe)
+                                 show_progress, self.params.ann_min_items, self.params.ann_nprobe,
+                                 self.params.ann_lists)
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -307,7 +309,7 @@ class WarmStarts:
 
 def cosine_neighbours(
     factors: np.ndarray, rows: np.ndarray, n: int, ids: IdMap, num_threads: int = 0,
-    show_progress: bool = False, ann_min_items: int = 0, nprobe: int = 0,
+    show_progress: bool = False, ann_min_items: int = 0, nprobe: int = 0, lists: int = 0,
 ) -> pl.DataFrame:
     """Top-``n`` cosine neighbours of ``factors[rows]`` among all rows, in memory-bounded batches.
 
@@ -322,7 +324,7 @@ def cosine_neighbours(
     k = min(n + 1, n_items)  # +1: the track itself is among its nearest
     frames = []
     if ann.use_ann(n_items, ann_min_items) and len(rows):
-        index = ann.IvfIndex(unit, nprobe, num_threads)
+        index = ann.IvfIndex(unit, nprobe, num_threads, lists=lists)
         short_rows = []
         for start in tqdm(range(0, len(rows), _ANN_BATCH), desc="similar (als, ivf)", unit="batch",
                           disable=not show_progress or len(rows) <= _ANN_BATCH):

@@ -55,7 +55,7 @@ class IvfIndex:
     """
 
     def __init__(self, vectors: np.ndarray, nprobe: int, threads: int = 0, seed: int = 42,
-                 mips: bool = False):
+                 mips: bool = False, lists: int = 0):
         vectors = np.asarray(vectors, dtype=np.float32)
         self.mips = mips
         if mips:
@@ -65,7 +65,7 @@ class IvfIndex:
         self.threads = threads or os.cpu_count() or 1
         faiss.omp_set_num_threads(self.threads)
         n, dim = vectors.shape
-        lists = min(n_lists(n), n)
+        lists = min(lists or n_lists(n), n)
         quantizer = faiss.IndexFlatIP(dim)
         self.index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
         self.index.cp.seed = seed

@@ -54,7 +54,7 @@ def build_similar(
             rows = rows[rows >= 0]
         p = als.params
         collab = cosine_neighbours(als.item_factors[collab_rows], rows, k, collab_ids, p.blas_threads,
-                                   show_progress, p.ann_min_items, p.ann_nprobe)
+                                   show_progress, p.ann_min_items, p.ann_nprobe, p.ann_lists)
         collab = collab.with_columns(pl.lit(SOURCE_ALS).alias(C.Source))
     else:
         collab = pl.DataFrame(schema=_SCHEMA)

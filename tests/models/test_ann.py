@@ -144,3 +144,19 @@ def test_recommend_builds_its_index_once_per_model(fitted, monkeypatch):
     model.params = model.params.model_copy(update={"ann_nprobe": 16})
     model.recommend(np.arange(10), 10, show_progress=False)
     assert len(built) == 2
+
+
+def test_ann_lists_sets_the_number_of_clusters(factors):
+    assert ann.IvfIndex(factors, 0, 1).index.nlist == ann.n_lists(N_ITEMS) == 219
+    fewer = ann.IvfIndex(factors, 0, 1, lists=60)
+    assert fewer.index.nlist == 60 and fewer.index.nprobe == ann.n_probe(60, 0) == 2
+    assert ann.IvfIndex(factors[:50], 0, 1, lists=60).index.nlist == 50  # never more than the vectors
+    ids = IdMap(np.arange(N_ITEMS, dtype=np.int32))
+    rows = np.arange(0, N_ITEMS, 5)
+    exact = neighbour_sets(cosine_neighbours(factors, rows, 10, ids))
+    # every cluster probed: exact whatever their number; one of 60: approximate
+    every = cosine_neighbours(factors, rows, 10, ids, ann_min_items=1, nprobe=60, lists=60)
+    assert neighbour_sets(every) == exact
+    approx = neighbour_sets(cosine_neighbours(factors, rows, 10, ids, ann_min_items=1, nprobe=1, lists=60))
+    recall = np.mean([len(set(approx[i]) & set(exact[i])) / 10 for i in rows])
+    assert 0.5 <= recall < 1.0, recall
