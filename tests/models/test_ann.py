@@ -160,3 +160,21 @@ def test_ann_lists_sets_the_number_of_clusters(factors):
     approx = neighbour_sets(cosine_neighbours(factors, rows, 10, ids, ann_min_items=1, nprobe=1, lists=60))
     recall = np.mean([len(set(approx[i]) & set(exact[i])) / 10 for i in rows])
     assert 0.5 <= recall < 1.0, recall
+
+
+def test_bench_neighbours_exact_rows_are_exact_whatever_the_saved_settings(fitted, tmp_path):
+    """bench/neighbours.py's reference must be the exact search even when the saved model's own settings
+    go through the index (at full size they do): an index compared with itself would show recall 1.000."""
+    import subprocess
+    import sys
+
+    saved = with_ann(fitted, 1)  # the index on, 1 of 2 clusters probed: ~300 tracks a user, approximate
+    saved.params = saved.params.model_copy(update={"ann_lists": 2})
+    saved.save(tmp_path / "als")
+    # the bench's point is the saved settings: against itself its recall would be 1.000
+    out = subprocess.run([sys.executable, "-m", "bench.neighbours", str(tmp_path / "als"), "--queries", "400",
+                          "--nprobe", "1", "--lists", "2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|") for line in out.stdout.splitlines() if "ivf" in line]
+    recalls = [float(row[-2]) for row in rows]
+    assert len(recalls) == 2 and all(0 < r < 1 for r in recalls), out.stdout  # 1 probed cluster: approximate
