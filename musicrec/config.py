@@ -100,8 +100,8 @@ class Als(Section):
     recommend_top_items: int = Field(0, ge=0)  # 0: score every track; N: only the N most played
     # searches over this many tracks or more go through a faiss IVF index (musicrec.models.ann); 0: never
     ann_min_items: int = Field(200_000, ge=0)
-    ann_nprobe: int = Field(0, ge=0)  # clusters probed per query (of ~4 sqrt(tracks)); 0: 1/40 of them
-    ann_lists: int = Field(0, ge=0)  # clusters of the index (k-means); 0: ~4 sqrt(tracks)
+    ann_nprobe: int = Field(0, ge=0)  # clusters probed per query (of ~sqrt(tracks)); 0: 1/40 of them
+    ann_lists: int = Field(0, ge=0)  # clusters of the index (k-means); 0: ~sqrt(tracks)
     blas_threads: int = Field(0, ge=0)  # 0: all cores
     seed: int = 42
 
