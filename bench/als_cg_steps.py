@@ -1,11 +1,11 @@
-"""Seconds per ALS iteration with each ``[als] cg_steps`` (implicit's conjugate-gradient steps), same run.
+"""Seconds per ALS iteration with each number of implicit's conjugate-gradient steps, same run.
 
 implicit's CPU solver makes ``1 + cg_steps`` passes over every listen per half-iteration (a residual,
-then one per step), so fewer steps should cost about that much less. This times single iterations
-(:meth:`AlsRecommender.more`) on the train period's matrix, built once, the settings alternating
-``--repeat`` times so a noisy machine slows each alike; it prints the median seconds per iteration of
-each setting and its ratio to the first. The quality side is a pipeline run per setting
-(``MUSICREC_ALS__CG_STEPS=2 python -m bench.pipeline --dir ...``, then ``bench.quality --compare``).
+then one per step; its default and the pipeline's 3), so fewer steps should cost about that much less.
+This times single iterations (:meth:`AlsRecommender.more`) on the train period's matrix, built once,
+the settings alternating ``--repeat`` times so a noisy machine slows each alike; it prints the median
+seconds per iteration of each setting and its ratio to the first. The pipeline has no setting for it
+(2 steps cost the ranker 2% at 1/10, docs/benchmarks.md): the steps are set here on implicit's model.
 
     .venv/bin/python -m bench.als_cg_steps --prepared data/bench/prepared --cg-steps 3 2 --repeat 3
 """
@@ -19,12 +19,24 @@ from datetime import datetime
 from pathlib import Path
 
 import polars as pl
+from implicit.cpu.als import AlternatingLeastSquares
 
 from bench.machine import describe
 from musicrec.columns import Columns as C
 from musicrec.config import load_settings
+from musicrec.models import als as als_module
 from musicrec.models.als import AlsRecommender
 from musicrec.pipeline.split import time_split
+
+
+def _with_steps(steps: int) -> type:
+    """implicit's ALS class with ``cg_steps`` set (not a constructor argument of its CPU model)."""
+    class Steps(AlternatingLeastSquares):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self.cg_steps = steps
+
+    return Steps
 
 
 def main() -> None:
@@ -47,7 +59,7 @@ def main() -> None:
     seconds: dict[int, list[float]] = {steps: [] for steps in args.cg_steps}
     for _ in range(args.repeat):
         for steps in args.cg_steps:
-            model.params = params.model_copy(update={"cg_steps": steps})
+            als_module.AlternatingLeastSquares = _with_steps(steps)  # what AlsRecommender builds
             start = time.perf_counter()
             model.more(1)
             seconds[steps].append(time.perf_counter() - start)

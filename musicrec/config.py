@@ -93,7 +93,6 @@ class Als(Section):
     iterations: int = Field(10, ge=1)
     # iterations of a fit that starts from an earlier cutoff's fit of the same run (WarmStarts); 0: never
     warm_iterations: int = Field(3, ge=0)
-    cg_steps: int = Field(3, ge=1)  # conjugate-gradient steps per row and half-iteration (implicit: 3)
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(5.0, gt=0)  # confidence of a listen: alpha * listens of the pair
     n_recs: int = Field(50, ge=1)

@@ -103,7 +103,6 @@ class AlsRecommender:
             model = AlternatingLeastSquares(
                 factors=p.factors, regularization=p.regularization, alpha=1.0,  # see _confidence
                 iterations=iterations, num_threads=p.blas_threads, random_state=p.seed)
-            model.cg_steps = p.cg_steps  # not a constructor argument of implicit's CPU model
             if factors is not None:  # implicit initialises only the factors it is not given
                 model.user_factors, model.item_factors = factors
             model.fit(self._confidence(), show_progress=show_progress)

@@ -127,11 +127,3 @@ def test_warm_starts_start_only_from_an_earlier_cutoff_with_the_same_factors():
     np.testing.assert_allclose(later.item_factors, AlsRecommender(PARAMS).fit(events, show_progress=False,
                                iterations=18).item_factors, rtol=1e-4, atol=1e-5)
 
-
-def test_cg_steps_reach_implicits_solver():
-    events = checkerboard()
-    default = AlsRecommender(PARAMS).fit(events, show_progress=False)
-    three = AlsRecommender(PARAMS.model_copy(update={"cg_steps": 3})).fit(events, show_progress=False)
-    one = AlsRecommender(PARAMS.model_copy(update={"cg_steps": 1})).fit(events, show_progress=False)
-    np.testing.assert_array_equal(default.item_factors, three.item_factors)  # 3 is implicit's default
-    assert not np.allclose(one.item_factors, three.item_factors, atol=1e-4)
